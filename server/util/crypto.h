@@ -1,0 +1,34 @@
+// Small wrappers over OpenSSL's libcrypto for the primitives the server uses: hashes, HMAC, PBKDF2,
+// random bytes, base64 and a constant-time comparison. Byte strings are std::string (raw bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace parley::util {
+
+enum class HashAlg { Sha1, Sha256, Sha512 };
+
+std::string_view hashName(HashAlg alg);  // "SHA-1", "SHA-256", "SHA-512" (IANA SCRAM names)
+std::optional<HashAlg> hashFromName(std::string_view name);
+std::size_t hashSize(HashAlg alg);
+
+std::string hash(HashAlg alg, std::string_view data);
+std::string hmac(HashAlg alg, std::string_view key, std::string_view data);
+// Blocking CPU work: call on the blocking pool only (it is slow on purpose).
+std::string pbkdf2(HashAlg alg, std::string_view password, std::string_view salt, std::uint32_t iterations);
+
+std::string randomBytes(std::size_t n);  // from the OS CSPRNG (RAND_bytes)
+std::string randomToken(std::size_t n);  // n characters of [A-Za-z0-9], for ids and resources
+
+bool constantTimeEqual(std::string_view a, std::string_view b);
+
+std::string base64Encode(std::string_view data);
+// Strict RFC 4648 decoding (padding required, no whitespace); nullopt on any error.
+std::optional<std::string> base64Decode(std::string_view text);
+std::string hexEncode(std::string_view data);
+
+}  // namespace parley::util

@@ -1,0 +1,117 @@
+// DESIGN: the blocking SQL layer. Everything here blocks and must run on the blocking pool
+// (PARLEY_ASSERT_MAY_BLOCK). A Database hands each calling thread its own Connection (SQLite: one
+// connection per pool thread in WAL mode; MySQL later: a pooled connection), so stores never share a
+// connection across threads. Stores are written once in portable SQL with `?` placeholders; the few
+// differences between engines (upsert syntax, types in DDL) go through Dialect.
+// Failures throw StorageError; the blocking pool catches it at the job boundary and turns it into an
+// error value for the network thread that asked.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace parley::storage {
+
+class StorageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Engine { Sqlite, Mysql };
+
+// A bound parameter or a column value.
+using Value = std::variant<std::nullptr_t, std::int64_t, std::string>;
+
+class Row {
+ public:
+  explicit Row(std::vector<Value> values) : values_(std::move(values)) {}
+  std::size_t size() const { return values_.size(); }
+  bool isNull(std::size_t i) const { return std::holds_alternative<std::nullptr_t>(values_.at(i)); }
+  std::int64_t getInt(std::size_t i) const;         // NULL reads as 0
+  const std::string& getText(std::size_t i) const;  // NULL reads as ""; blobs are bytes
+  std::optional<std::string> getOptText(std::size_t i) const;
+
+ private:
+  std::vector<Value> values_;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Runs a statement and returns every row (statements are prepared once per connection and cached).
+  virtual std::vector<Row> query(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+  // Runs a statement; returns the number of rows changed.
+  virtual std::int64_t execute(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+  virtual std::int64_t lastInsertId() = 0;
+  // Runs several statements without parameters (migrations).
+  virtual void executeScript(std::string_view sql) = 0;
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+};
+
+// Engine differences the shared SQL needs.
+struct Dialect {
+  Engine engine;
+  // "INSERT … ON CONFLICT(cols) DO UPDATE SET" vs "INSERT … ON DUPLICATE KEY UPDATE": the stores
+  // build upserts through this helper: upsert("t", {"a","b","v"}, {"a","b"}, {"v"}).
+  std::string upsert(std::string_view table, const std::vector<std::string>& columns,
+                     const std::vector<std::string>& keyColumns,
+                     const std::vector<std::string>& updateColumns) const;
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual Engine engine() const = 0;
+  const Dialect& dialect() const { return dialect_; }
+  // This thread's connection (opened on first use). Blocking.
+  virtual Connection& connection() = 0;
+  // Applies pending schema migrations; throws StorageError when the schema is newer than this build.
+  virtual void migrate() = 0;
+  virtual int schemaVersion() = 0;
+
+  // Runs fn inside a transaction on this thread's connection; rolls back if fn throws.
+  template <class F>
+  auto transaction(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    Connection& c = connection();
+    c.begin();
+    try {
+      if constexpr (std::is_void_v<decltype(fn(c))>) {
+        fn(c);
+        c.commit();
+      } else {
+        auto result = fn(c);
+        c.commit();
+        return result;
+      }
+    } catch (...) {
+      c.rollback();
+      throw;
+    }
+  }
+
+ protected:
+  explicit Database(Dialect d) : dialect_(std::move(d)) {}
+
+ private:
+  Dialect dialect_;
+};
+
+struct StorageConfig {
+  std::string backend = "sqlite";
+  std::string sqlitePath = "data/parley.db";
+  int busyTimeoutMs = 5000;
+};
+
+// Opens the configured backend (does not migrate). Throws StorageError with a clear message.
+std::unique_ptr<Database> openDatabase(const StorageConfig& config);
+
+}  // namespace parley::storage
