@@ -1,0 +1,116 @@
+// THE catalogue of hooks. Every extension point of the server is declared here, once, with the thread
+// it runs on and what Stop means. Modules register through ModuleContext::hook<hooks::X>(…).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/hooks/registry.h"
+#include "server/xml/element.h"
+#include "server/xmpp/jid.h"
+#include "server/xmpp/stanza.h"
+
+namespace parley::session {
+class Session;
+}
+
+namespace parley::hooks {
+
+// A stanza a local client sent, after validation and `from` stamping, before it is routed or handled.
+// Runs on the sender's executor. A handler may replace `stanza`; Stop means the handler dealt with it
+// (answered with an error, or took it over) and it is not routed.
+struct StanzaFromClient {
+  static constexpr std::string_view kName = "stanza_from_client";
+  struct Context {
+    session::Session& session;
+    xmpp::StanzaPtr stanza;
+  };
+};
+
+// A stanza about to be written to a local client. Runs on the recipient session's executor. A handler
+// may replace `stanza`; Stop means it must not be written now (filtered, or held back by the handler,
+// which then owns it and must not lose it).
+struct StanzaToClient {
+  static constexpr std::string_view kName = "stanza_to_client";
+  struct Context {
+    session::Session& session;
+    xmpp::StanzaPtr stanza;
+  };
+};
+
+// A message (chat/normal, not an error) to a local account that has no resource it may go to
+// (RFC 6121 §8.5.2.2). Runs on the routing thread (a network thread). Stop means a handler took
+// responsibility (stored it offline, or answered with an error itself). If nobody stops it, the
+// router answers <service-unavailable/>.
+struct UndeliverableMessage {
+  static constexpr std::string_view kName = "undeliverable_message";
+  struct Context {
+    xmpp::StanzaPtr stanza;
+    xmpp::Jid user;  // bare JID of the recipient account
+  };
+};
+
+// A resource became available (initial presence, RFC 6121 §4.2) or changed its presence. Runs on the
+// session's executor after the broadcast. Used for offline delivery (XEP-0160) and pending
+// subscription requests.
+struct UserAvailable {
+  static constexpr std::string_view kName = "user_available";
+  struct Context {
+    session::Session& session;
+    bool initial;  // first available presence of this session
+    int priority;
+  };
+};
+
+// A session finished resource binding. Runs on the session's executor.
+struct SessionBound {
+  static constexpr std::string_view kName = "session_bound";
+  struct Context {
+    session::Session& session;
+  };
+};
+
+// A bound session ended (any reason). Runs on the session's executor, after unavailable presence was
+// broadcast and before the session is removed from the manager.
+struct SessionClosed {
+  static constexpr std::string_view kName = "session_closed";
+  struct Context {
+    session::Session& session;
+    bool lastResource;     // no other session of this account remains
+    std::string status;    // status text of the last unavailable presence, if any
+  };
+};
+
+// Building <stream:features/> for a client stream. Runs on the connection's executor. Handlers add
+// child elements to `features`.
+struct StreamFeatures {
+  static constexpr std::string_view kName = "stream_features";
+  struct Context {
+    bool authenticated;
+    bool bound;
+    xml::Element& features;
+  };
+};
+
+// A top-level element from an authenticated client that is not a stanza (e.g. XEP-0198 <r/>, XEP-0352
+// <active/>). Runs on the session's executor. Stop means a handler consumed it; if none does, the
+// stream is closed with <unsupported-stanza-type/>.
+struct NonzaFromClient {
+  static constexpr std::string_view kName = "nonza_from_client";
+  struct Context {
+    session::Session& session;
+    xml::ElementPtr element;
+  };
+};
+
+// An account was deleted (its storage rows are already gone). Runs on a network thread. Modules drop
+// in-memory state; the core closes the account's sessions.
+struct AccountRemoved {
+  static constexpr std::string_view kName = "account_removed";
+  struct Context {
+    xmpp::Jid user;  // bare
+  };
+};
+
+}  // namespace parley::hooks

@@ -1,0 +1,79 @@
+#include "server/runtime/blocking_pool.h"
+
+#include "server/log/log.h"
+#include "server/util/thread_role.h"
+
+namespace parley::runtime {
+
+BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread) : maxQueue_(maxQueuePerThread) {
+  if (threads == 0) threads = 1;
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (auto& wp : workers_) {
+    Worker* w = wp.get();
+    w->thread = std::thread([w] {
+      util::setThreadRole(util::ThreadRole::Blocking);
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock lock(w->mu);
+          w->cv.wait(lock, [w] { return w->stopping || !w->queue.empty(); });
+          if (w->queue.empty()) return;  // stopping and drained
+          job = std::move(w->queue.front());
+          w->queue.pop_front();
+        }
+        try {
+          job();
+        } catch (const std::exception& e) {
+          log::error("pool.job.failed", "error=\"{}\"", e.what());
+        } catch (...) {
+          log::error("pool.job.failed", "error=unknown");
+        }
+      }
+    });
+  }
+}
+
+BlockingPool::~BlockingPool() { drainAndJoin(); }
+
+bool BlockingPool::push(Worker& w, std::function<void()> job) {
+  {
+    std::lock_guard lock(w.mu);
+    if (w.stopping || w.queue.size() >= maxQueue_) return false;
+    w.queue.push_back(std::move(job));
+  }
+  w.cv.notify_one();
+  return true;
+}
+
+bool BlockingPool::submit(std::string_view key, std::function<void()> job) {
+  std::size_t i = std::hash<std::string_view>{}(key) % workers_.size();
+  return push(*workers_[i], std::move(job));
+}
+
+bool BlockingPool::submit(std::function<void()> job) {
+  std::size_t i = rr_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
+  return push(*workers_[i], std::move(job));
+}
+
+void BlockingPool::drainAndJoin() {
+  for (auto& w : workers_) {
+    {
+      std::lock_guard lock(w->mu);
+      w->stopping = true;
+    }
+    w->cv.notify_all();
+  }
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+}
+
+std::size_t BlockingPool::queued() const {
+  std::size_t n = 0;
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    n += w->queue.size();
+  }
+  return n;
+}
+
+}  // namespace parley::runtime

@@ -1,0 +1,45 @@
+#include "server/runtime/io_pool.h"
+
+#include <optional>
+
+#include "server/runtime/asio.h"
+#include "server/util/thread_role.h"
+
+namespace parley::runtime {
+
+struct IoPool::Ctx {
+  asio::io_context io{1};  // concurrency hint 1: exactly one thread runs it, so Asio can skip locking
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+};
+
+IoPool::IoPool(std::size_t threads) {
+  if (threads == 0) threads = 1;
+  for (std::size_t i = 0; i < threads; ++i) {
+    contexts_.push_back(std::make_unique<Ctx>());
+    contexts_.back()->guard.emplace(contexts_.back()->io.get_executor());
+  }
+}
+
+IoPool::~IoPool() { stopAndJoin(); }
+
+void IoPool::start() {
+  for (auto& c : contexts_) {
+    threads_.emplace_back([ctx = c.get()] {
+      util::setThreadRole(util::ThreadRole::Network);
+      ctx->io.run();
+    });
+  }
+}
+
+void IoPool::stopAndJoin() {
+  for (auto& c : contexts_) c->guard.reset();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+Executor IoPool::executor(std::size_t i) const { return Executor(&contexts_.at(i)->io); }
+
+Executor IoPool::next() { return executor(next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()); }
+
+}  // namespace parley::runtime

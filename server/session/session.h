@@ -1,0 +1,54 @@
+// DESIGN: a Session is one bound resource of a local account (a c2s stream today; a WebSocket or a
+// hibernated stream-management session later). It lives on one executor and touches its state only
+// there. Other threads talk to it through the thread-safe entry points deliver() and close(), which post
+// to that executor. The SessionManager holds sessions by JID; routing finds them only through it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "server/runtime/executor.h"
+#include "server/xmpp/errors.h"
+#include "server/xmpp/jid.h"
+#include "server/xmpp/stanza.h"
+
+namespace parley::session {
+
+class Session;
+using SessionPtr = std::shared_ptr<Session>;
+using WeakSessionPtr = std::weak_ptr<Session>;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+  virtual ~Session() = default;
+
+  // Unique for the life of the process (logs).
+  std::uint64_t id() const { return id_; }
+  // The bound full JID (fixed once bound).
+  const xmpp::Jid& jid() const { return jid_; }
+  runtime::Executor executor() const { return executor_; }
+  // The client's IP address (logs, limits).
+  virtual std::string_view remoteAddress() const = 0;
+
+  // Thread-safe: sends the stanza to the client (through the StanzaToClient hook on the session's
+  // executor). A stanza that cannot be delivered because the session is closing is handed back to the
+  // router's undeliverable path, never dropped.
+  virtual void deliver(xmpp::StanzaPtr stanza) = 0;
+  // Thread-safe: ends the stream with a stream error.
+  virtual void close(xmpp::StreamError error, std::string text = {}) = 0;
+
+protected:
+  Session(std::uint64_t id, runtime::Executor executor) : id_(id), executor_(executor) {}
+  void setJid(xmpp::Jid jid) { jid_ = std::move(jid); }
+
+private:
+  std::uint64_t id_;
+  runtime::Executor executor_;
+  xmpp::Jid jid_;
+};
+
+std::uint64_t nextSessionId();
+
+}  // namespace parley::session

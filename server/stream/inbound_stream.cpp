@@ -1,0 +1,599 @@
+#include "server/stream/inbound_stream.h"
+
+#include <fmt/format.h>
+
+#include "server/log/log.h"
+#include "server/sasl/plain.h"
+#include "server/util/crypto.h"
+#include "server/xml/namespaces.h"
+#include "server/xml/writer.h"
+#include "server/xmpp/jid.h"
+
+namespace parley::stream {
+
+namespace {
+
+constexpr std::string_view kTlsNs = "urn:ietf:params:xml:ns:xmpp-tls";
+constexpr std::string_view kSaslNs = "urn:ietf:params:xml:ns:xmpp-sasl";
+constexpr std::string_view kStreamNs = "http://etherx.jabber.org/streams";
+
+struct MechInfo {
+  bool scram;
+  util::HashAlg alg;
+  bool plus;
+};
+
+std::optional<MechInfo> mechInfo(std::string_view name) {
+  if (name == "PLAIN") return MechInfo{false, util::HashAlg::Sha256, false};
+  std::string_view rest = name;
+  if (rest.substr(0, 6) != "SCRAM-") return std::nullopt;
+  rest.remove_prefix(6);
+  bool plus = rest.size() > 5 && rest.substr(rest.size() - 5) == "-PLUS";
+  if (plus) rest.remove_suffix(5);
+  auto alg = util::hashFromName(rest);
+  if (!alg) return std::nullopt;
+  return MechInfo{true, *alg, plus};
+}
+
+xmpp::StreamError streamErrorFor(xml::ParseError e) {
+  switch (e) {
+    case xml::ParseError::RestrictedXml: return xmpp::StreamError::RestrictedXml;
+    case xml::ParseError::PolicyViolation: return xmpp::StreamError::PolicyViolation;
+    case xml::ParseError::BadFormat: return xmpp::StreamError::BadFormat;
+    default: return xmpp::StreamError::NotWellFormed;
+  }
+}
+
+// Decodes a SASL payload: "" = no data, "=" = empty data (RFC 6120 §6.4.2).
+std::optional<std::string> decodeSasl(std::string_view text) {
+  if (text.empty() || text == "=") return std::string();
+  return util::base64Decode(text);
+}
+
+}  // namespace
+
+InboundStream::InboundStream(runtime::Executor executor, int fd, std::string remoteAddress,
+                             net::ConnectionLimits connLimits, const net::TlsContexts& tls, StreamSettings settings,
+                             StreamPolicy& policy)
+    : tls_(tls),
+      settings_(std::move(settings)),
+      policy_(policy),
+      conn_(executor, fd, std::move(remoteAddress), connLimits),
+      parser_(std::make_unique<xml::XmlStreamParser>(*this, settings_.preauthLimits)),
+      lastActivity_(std::chrono::steady_clock::now()) {}
+
+InboundStream::~InboundStream() = default;
+
+void InboundStream::start(std::weak_ptr<void> owner) {
+  owner_ = owner;
+  conn_.setOwner(owner, this);
+  preauthTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), settings_.preauthTimeout, [this, owner] {
+    auto self = owner.lock();
+    if (!self || established_ || ended_) return;
+    log::info("c2s.preauth_timeout", "peer={}", conn_.remoteAddress());
+    closeWithError(xmpp::StreamError::ConnectionTimeout, "authentication took too long");
+  });
+  if (settings_.directTls) {
+    conn_.pauseReading();
+    conn_.startReading();
+    conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
+      auto self = owner.lock();
+      if (!self) return;
+      if (!ok) {
+        log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_.remoteAddress(), error);
+        return;  // the connection closed itself; onDisconnected() ends the stream
+      }
+      conn_.resumeReading();
+    });
+  } else {
+    conn_.startReading();
+  }
+}
+
+void InboundStream::established() {
+  established_ = true;
+  preauthTimer_.reset();
+}
+
+// --- Output ---------------------------------------------------------------------------------------
+
+void InboundStream::send(const xmpp::StanzaPtr& stanza) {
+  if (ended_) return;
+  // Aliasing pointer: the queue shares the stanza's serialised bytes instead of copying them.
+  conn_.send(net::Bytes(stanza, &stanza->serialized()));
+}
+
+void InboundStream::send(const xml::Element& element) {
+  if (ended_) return;
+  std::string out;
+  xml::serialize(element, out, "jabber:client");
+  conn_.send(std::move(out));
+}
+
+void InboundStream::sendRaw(std::string bytes) {
+  if (ended_) return;
+  conn_.send(std::move(bytes));
+}
+
+void InboundStream::openResponseHeader(std::string_view to) {
+  streamId_ = util::randomToken(16);
+  std::string h = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='";
+  h += kStreamNs;
+  h += "' id='" + streamId_ + "'";
+  if (!domain_.empty()) {
+    h += " from='";
+    xml::appendEscapedAttr(h, domain_);
+    h += "'";
+  }
+  if (!to.empty()) {
+    h += " to='";
+    xml::appendEscapedAttr(h, to);
+    h += "'";
+  }
+  h += " version='1.0' xml:lang='en'>";
+  headerSent_ = true;
+  conn_.send(std::move(h));
+}
+
+void InboundStream::closeWithError(xmpp::StreamError error, std::string_view text) {
+  if (ended_) return;
+  if (!headerSent_) openResponseHeader({});  // RFC 6120 §4.9.1.2: open the stream, then the error
+  log::debug("c2s.stream_error", "peer={} condition={} text=\"{}\"", conn_.remoteAddress(),
+             xmpp::conditionName(error), text);
+  conn_.send(xmpp::streamErrorXml(error, text) + "</stream:stream>");
+  conn_.close();
+  end(fmt::format("stream error {}", xmpp::conditionName(error)));
+}
+
+void InboundStream::close() {
+  if (ended_) return;
+  if (headerSent_) conn_.send(std::string("</stream:stream>"));
+  conn_.close();
+  end("closed by server");
+}
+
+void InboundStream::pauseInput() { conn_.pauseReading(); }
+
+void InboundStream::resumeInput() {
+  if (!suspended_) conn_.resumeReading();
+}
+
+void InboundStream::end(std::string_view reason) {
+  if (ended_) return;
+  ended_ = true;
+  preauthTimer_.reset();
+  scram_.reset();
+  policy_.onStreamEnded(reason);
+}
+
+// --- Input ----------------------------------------------------------------------------------------
+
+void InboundStream::onData(std::string_view bytes) {
+  if (ended_) return;
+  lastActivity_ = std::chrono::steady_clock::now();
+  auto status = parser_->feed(bytes);
+  if (status == xml::XmlStreamParser::Status::Suspended) pendingTail_ = parser_->takeTail();
+}
+
+void InboundStream::onDisconnected(std::string_view reason) { end(reason); }
+
+void InboundStream::onBackpressure(bool paused) { policy_.onBackpressure(paused); }
+
+void InboundStream::suspendParsing() {
+  if (suspended_) return;
+  suspended_ = true;
+  parser_->suspend();
+  conn_.pauseReading();
+}
+
+void InboundStream::resumeParsing(bool restart) {
+  if (ended_ || !suspended_) return;
+  suspended_ = false;
+  xml::XmlStreamParser::Status status;
+  if (restart) {
+    parser_->restart();
+    awaitingHeader_ = true;
+    headerSent_ = false;
+    std::string tail = std::move(pendingTail_);
+    pendingTail_.clear();
+    status = tail.empty() ? xml::XmlStreamParser::Status::Ok : parser_->feed(tail);
+  } else {
+    pendingTail_.clear();  // expat still holds these bytes and resumes with them
+    status = parser_->resume();
+  }
+  if (status == xml::XmlStreamParser::Status::Suspended) {
+    pendingTail_ = parser_->takeTail();
+    return;
+  }
+  if (!ended_ && !suspended_) conn_.resumeReading();
+}
+
+void InboundStream::onStreamOpen(xml::StreamHeader header) {
+  awaitingHeader_ = false;
+  // RFC 6120 §4.7.5: we speak 1.0 and need the peer to speak at least that.
+  std::string_view version = header.attr("version");
+  std::string_view to = header.attr("to");
+  std::string_view from = header.attr("from");
+
+  if (header.name != "stream" || header.xmlns != kStreamNs) {
+    closeWithError(xmpp::StreamError::InvalidNamespace, "the stream namespace must be http://etherx.jabber.org/streams");
+    return;
+  }
+  if (header.contentNs != "jabber:client") {
+    closeWithError(xmpp::StreamError::InvalidNamespace, "the content namespace must be jabber:client");
+    return;
+  }
+  std::string domain;
+  if (!to.empty()) {
+    if (auto d = xmpp::Jid::prepDomain(to)) domain = *d;
+  } else {
+    domain = conn_.sniName();
+  }
+  if (domain.empty() || !policy_.hostKnown(domain)) {
+    closeWithError(xmpp::StreamError::HostUnknown, "this server does not serve that domain");
+    return;
+  }
+  if (!domain_.empty() && domain != domain_) {
+    closeWithError(xmpp::StreamError::HostUnknown, "the domain may not change when the stream restarts");
+    return;
+  }
+  domain_ = domain;
+  auto major = version.substr(0, version.find('.'));
+  if (version.empty() || major.empty() || major.find_first_not_of("0123456789") != std::string_view::npos ||
+      major.size() > 3 || std::stoi(std::string(major)) < 1) {
+    closeWithError(xmpp::StreamError::UnsupportedVersion, "XMPP 1.0 streams only");
+    return;
+  }
+  std::string echoTo;
+  if (!from.empty())
+    if (auto j = xmpp::Jid::parse(from)) echoTo = j->str();
+  openResponseHeader(echoTo);
+  sendFeatures();
+}
+
+std::vector<std::string> InboundStream::offeredMechanisms() const {
+  std::vector<std::string> out;
+  const bool secure = conn_.secure();
+  const auto cb = channelBindings();
+  for (const auto& m : settings_.mechanisms) {
+    auto info = mechInfo(m);
+    if (!info) continue;
+    if (!info->scram && !secure) continue;             // PLAIN only inside TLS
+    if (info->plus && (!secure || !cb.anyAvailable())) continue;
+    out.push_back(m);
+  }
+  return out;
+}
+
+bool InboundStream::mechanismOffered(std::string_view mech) const {
+  for (const auto& m : offeredMechanisms())
+    if (m == mech) return true;
+  return false;
+}
+
+sasl::ChannelBindings InboundStream::channelBindings() const {
+  sasl::ChannelBindings cb;
+  if (!conn_.secure()) return cb;
+  cb.tlsServerEndPoint = net::tlsServerEndPoint(conn_.ssl());
+  cb.tlsExporter = net::tlsExporter(conn_.ssl());
+  return cb;
+}
+
+void InboundStream::sendFeatures() {
+  xml::Element features("features", std::string(kStreamNs));
+  if (!authenticated_) {
+    const bool secure = conn_.secure();
+    if (!secure && !settings_.directTls) {
+      auto st = xml::make("starttls", std::string(kTlsNs));
+      if (settings_.requireTls) st->addChild(xml::make("required", std::string(kTlsNs)));
+      features.addChild(st);
+    }
+    if (secure || !settings_.requireTls) {
+      auto mechs = xml::make("mechanisms", std::string(kSaslNs));
+      for (const auto& m : offeredMechanisms()) mechs->addTextChild("mechanism", kSaslNs, m);
+      features.addChild(mechs);
+      auto cb = channelBindings();
+      if (cb.anyAvailable()) {
+        // XEP-0440: tell the client which channel-binding types this connection supports.
+        auto list = xml::make("sasl-channel-binding", "urn:xmpp:sasl-cb:0");
+        if (!cb.tlsExporter.empty()) {
+          auto t = xml::make("channel-binding", "urn:xmpp:sasl-cb:0");
+          t->setAttr("type", "tls-exporter");
+          list->addChild(t);
+        }
+        if (!cb.tlsServerEndPoint.empty()) {
+          auto t = xml::make("channel-binding", "urn:xmpp:sasl-cb:0");
+          t->setAttr("type", "tls-server-end-point");
+          list->addChild(t);
+        }
+        features.addChild(list);
+      }
+    }
+  } else {
+    policy_.postAuthFeatures(features);
+  }
+  // Written with the stream: prefix the peer bound on our header.
+  std::string out = "<stream:features>";
+  for (const auto& child : features.children()) xml::serialize(*child, out, "jabber:client");
+  out += "</stream:features>";
+  conn_.send(std::move(out));
+}
+
+void InboundStream::onElement(xml::ElementPtr element) {
+  if (ended_) return;
+  if (authenticated_) {
+    policy_.onElement(std::move(element));
+    return;
+  }
+  const xml::Element& e = *element;
+  if (e.xmlns() == kTlsNs && e.name() == "starttls") {
+    handleStartTls(e);
+  } else if (e.xmlns() == kSaslNs && e.name() == "auth") {
+    handleAuth(e);
+  } else if (e.xmlns() == kSaslNs && e.name() == "response") {
+    handleResponse(e);
+  } else if (e.xmlns() == kSaslNs && e.name() == "abort") {
+    saslFailure("aborted", {}, false);
+  } else if (e.xmlns() == "jabber:client") {
+    // RFC 6120 §4.9.3.12: stanzas before authentication.
+    closeWithError(xmpp::StreamError::NotAuthorized, "authenticate first");
+  } else {
+    closeWithError(xmpp::StreamError::UnsupportedStanzaType);
+  }
+}
+
+void InboundStream::onStreamClose() {
+  if (ended_) return;
+  if (headerSent_) conn_.send(std::string("</stream:stream>"));
+  conn_.close();
+  end("peer closed the stream");
+}
+
+void InboundStream::onParseError(xml::ParseError error, std::string_view detail) {
+  log::debug("c2s.parse_error", "peer={} detail=\"{}\"", conn_.remoteAddress(), detail);
+  std::string_view text;
+  if (error == xml::ParseError::PolicyViolation) text = "stanza too large or too deeply nested";
+  closeWithError(streamErrorFor(error), text);
+}
+
+// --- STARTTLS (RFC 6120 §5) -----------------------------------------------------------------------
+
+void InboundStream::handleStartTls(const xml::Element&) {
+  if (conn_.secure() || settings_.directTls) {
+    conn_.send(fmt::format("<failure xmlns='{}'/></stream:stream>", kTlsNs));
+    conn_.close();
+    end("STARTTLS on a secure stream");
+    return;
+  }
+  conn_.send(fmt::format("<proceed xmlns='{}'/>", kTlsNs));
+  suspendParsing();
+  auto owner = owner_;
+  // Once feed() returns: anything the client pipelined after <starttls/> was sent in plaintext and
+  // must never be treated as part of the encrypted stream (CVE-2011-0411 class of attacks).
+  conn_.executor().post([this, owner] {
+    auto self = owner.lock();
+    if (!self || ended_) return;
+    if (!pendingTail_.empty())
+      log::info("c2s.starttls.injection_dropped", "peer={} bytes={}", conn_.remoteAddress(), pendingTail_.size());
+    pendingTail_.clear();
+    conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
+      auto self2 = owner.lock();
+      if (!self2) return;
+      if (!ok) {
+        log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_.remoteAddress(), error);
+        return;
+      }
+      resumeParsing(true);
+    });
+  });
+}
+
+// --- SASL (RFC 6120 §6) ---------------------------------------------------------------------------
+
+void InboundStream::handleAuth(const xml::Element& e) {
+  if (saslState_ != SaslState::None) {
+    saslFailure("malformed-request", "an exchange is already in progress", false);
+    return;
+  }
+  if (!conn_.secure() && settings_.requireTls) {
+    saslFailure("encryption-required", {}, false);
+    return;
+  }
+  std::string mech(e.attr("mechanism"));
+  auto info = mechInfo(mech);
+  if (!info || !mechanismOffered(mech)) {
+    saslFailure("invalid-mechanism", {}, false);
+    return;
+  }
+  saslMechanism_ = mech;
+  std::string text = e.text();
+  if (text.empty()) {
+    // No initial response: ask for it with an empty challenge (RFC 6120 §6.4.2).
+    saslState_ = SaslState::AwaitingInitial;
+    conn_.send(fmt::format("<challenge xmlns='{}'/>", kSaslNs));
+    return;
+  }
+  auto data = decodeSasl(text);
+  if (!data) {
+    saslFailure("incorrect-encoding", {}, false);
+    return;
+  }
+  if (info->scram)
+    startScram(info->alg, info->plus, *data);
+  else
+    startPlain(*data);
+}
+
+void InboundStream::handleResponse(const xml::Element& e) {
+  auto data = decodeSasl(e.text());
+  if (!data) {
+    saslFailure("incorrect-encoding", {}, false);
+    return;
+  }
+  if (saslState_ == SaslState::AwaitingInitial) {
+    auto info = mechInfo(saslMechanism_);
+    saslState_ = SaslState::None;
+    if (info->scram)
+      startScram(info->alg, info->plus, *data);
+    else
+      startPlain(*data);
+  } else if (saslState_ == SaslState::ScramFirstSent) {
+    scramClientFinal(*data);
+  } else {
+    saslFailure("malformed-request", "no exchange in progress", false);
+  }
+}
+
+void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view initial) {
+  const bool plusAdvertised = conn_.secure() && channelBindings().anyAvailable() &&
+                              std::any_of(settings_.mechanisms.begin(), settings_.mechanisms.end(),
+                                          [](const std::string& m) { return m.ends_with("-PLUS"); });
+  scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised, channelBindings());
+  auto first = scram_->clientFirst(initial);
+  if (first.error != sasl::SaslError::None) {
+    saslFailure(sasl::saslErrorName(first.error), {}, first.error == sasl::SaslError::NotAuthorized);
+    return;
+  }
+  auto user = xmpp::Jid::prepLocal(first.username);
+  if (!user || user->empty()) {
+    saslFailure("not-authorized");
+    return;
+  }
+  saslUser_ = *user;
+  if (!first.authzid.empty()) {
+    auto az = xmpp::Jid::parse(first.authzid);
+    if (!az || az->bareStr() != saslUser_ + "@" + domain_ || az->isFull()) {
+      saslFailure("invalid-authzid", {}, false);
+      return;
+    }
+  }
+  if (!policy_.mayAttemptLogin(saslUser_)) {
+    saslFailure("temporary-auth-failure", "too many failed attempts; try again later", false);
+    return;
+  }
+  saslState_ = SaslState::Busy;
+  suspendParsing();
+  auto owner = owner_;
+  policy_.lookupCredential(saslUser_, alg, [this, owner](CredentialStatus status,
+                                                         std::optional<util::ScramCredential> credential) {
+    auto self = owner.lock();
+    if (!self || ended_ || !scram_) return;
+    std::string challenge;
+    switch (status) {
+      case CredentialStatus::Found: challenge = scram_->serverFirst(*credential); break;
+      case CredentialStatus::NoSuchUser:
+        // Same exchange as for a real account; it fails at the proof (no user enumeration).
+        challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(), 4096);
+        break;
+      case CredentialStatus::Disabled: saslFailure("account-disabled", {}, false); return;
+      case CredentialStatus::Error: saslFailure("temporary-auth-failure", {}, false); return;
+    }
+    saslState_ = SaslState::ScramFirstSent;
+    conn_.send(fmt::format("<challenge xmlns='{}'>{}</challenge>", kSaslNs, util::base64Encode(challenge)));
+    resumeParsing(false);
+  });
+}
+
+void InboundStream::scramClientFinal(std::string_view message) {
+  auto result = scram_->clientFinal(message);
+  if (result.error != sasl::SaslError::None) {
+    saslFailure(sasl::saslErrorName(result.error), {}, result.error == sasl::SaslError::NotAuthorized);
+    return;
+  }
+  saslSuccess(result.serverFinal);
+}
+
+void InboundStream::startPlain(std::string_view initial) {
+  auto parsed = sasl::parsePlain(initial);
+  if (!parsed.ok) {
+    saslFailure("malformed-request", {}, false);
+    return;
+  }
+  auto user = xmpp::Jid::prepLocal(parsed.authcid);
+  if (!user || user->empty()) {
+    saslFailure("not-authorized");
+    return;
+  }
+  saslUser_ = *user;
+  if (!parsed.authzid.empty()) {
+    auto az = xmpp::Jid::parse(parsed.authzid);
+    if (!az || az->isFull() || az->bareStr() != saslUser_ + "@" + domain_) {
+      saslFailure("invalid-authzid", {}, false);
+      return;
+    }
+  }
+  if (!policy_.mayAttemptLogin(saslUser_)) {
+    saslFailure("temporary-auth-failure", "too many failed attempts; try again later", false);
+    return;
+  }
+  saslState_ = SaslState::Busy;
+  suspendParsing();
+  auto owner = owner_;
+  policy_.checkPassword(saslUser_, std::move(parsed.password), [this, owner](CredentialStatus status, bool ok) {
+    auto self = owner.lock();
+    if (!self || ended_) return;
+    if (status == CredentialStatus::Disabled) return saslFailure("account-disabled", {}, false);
+    if (status == CredentialStatus::Error) return saslFailure("temporary-auth-failure", {}, false);
+    if (status != CredentialStatus::Found || !ok) return saslFailure("not-authorized");
+    saslSuccess({});
+  });
+}
+
+void InboundStream::saslFailure(std::string_view condition, std::string_view text, bool countsAsFailure) {
+  scram_.reset();
+  saslState_ = SaslState::None;
+  std::chrono::milliseconds delay{0};
+  if (countsAsFailure) {
+    ++saslFailures_;
+    policy_.loginFailed(saslUser_);
+    delay = policy_.failureDelay(saslUser_);
+    log::info("c2s.auth.failed", "peer={} user={} mechanism={} condition={}", conn_.remoteAddress(), saslUser_,
+              saslMechanism_, condition);
+  }
+  std::string out = fmt::format("<failure xmlns='{}'><{}/>", kSaslNs, condition);
+  if (!text.empty()) {
+    out += "<text xml:lang='en'>";
+    xml::appendEscapedText(out, text);
+    out += "</text>";
+  }
+  out += "</failure>";
+  suspendParsing();
+  auto owner = owner_;
+  const bool tooMany = saslFailures_ >= settings_.maxSaslAttempts;
+  // A timer, also for no delay, so the parser is always resumed from outside its callbacks.
+  preauthFailureTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), delay, [this, owner, out, tooMany] {
+    auto self = owner.lock();
+    if (!self || ended_) return;
+    conn_.send(out);
+    if (tooMany) {
+      closeWithError(xmpp::StreamError::PolicyViolation, "too many failed authentication attempts");
+      return;
+    }
+    resumeParsing(false);
+  });
+}
+
+void InboundStream::saslSuccess(std::string_view additional) {
+  scram_.reset();
+  saslState_ = SaslState::None;
+  user_ = saslUser_;
+  authenticated_ = true;
+  if (additional.empty())
+    conn_.send(fmt::format("<success xmlns='{}'/>", kSaslNs));
+  else
+    conn_.send(fmt::format("<success xmlns='{}'>{}</success>", kSaslNs, util::base64Encode(additional)));
+  log::info("c2s.auth.success", "peer={} jid={}@{} mechanism={}", conn_.remoteAddress(), user_, domain_,
+            saslMechanism_);
+  policy_.authenticated(user_);
+  parser_->setLimits(settings_.limits);
+  // RFC 6120 §6.4.6: both sides restart the stream; bytes the client already sent belong to the new one.
+  suspendParsing();
+  auto owner = owner_;
+  conn_.executor().post([this, owner] {
+    auto self = owner.lock();
+    if (!self || ended_) return;
+    resumeParsing(true);
+  });
+}
+
+}  // namespace parley::stream

@@ -1,0 +1,162 @@
+// DESIGN: InboundStream is the mechanics of an incoming XML stream (RFC 6120 §4–§6): the stream header
+// and its checks, stream features, STARTTLS, SASL (SCRAM-*, SCRAM-*-PLUS with channel binding, PLAIN
+// over TLS), stream restarts, stream errors and closing. It knows nothing about what a client may do
+// once authenticated: after SASL succeeds every top-level element goes to the StreamPolicy (the c2s
+// session), which decides. Credentials, login limits and features beyond SASL also come from the policy,
+// so server-to-server streams can reuse this class later with another policy.
+// Runs entirely on the connection's executor. While an asynchronous step is pending (a credential
+// lookup on the blocking pool, a TLS handshake) the parser is suspended and reading stops, so the
+// order of the peer's input is preserved.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/net/connection.h"
+#include "server/runtime/executor.h"
+#include "server/sasl/scram.h"
+#include "server/xml/stream_parser.h"
+#include "server/xmpp/errors.h"
+#include "server/xmpp/stanza.h"
+
+namespace parley::net {
+class TlsContexts;
+}
+
+namespace parley::stream {
+
+struct StreamSettings {
+  bool directTls = false;   // TLS from the first byte (XEP-0368)
+  bool requireTls = true;   // no SASL before STARTTLS
+  std::vector<std::string> mechanisms;  // offered, in preference order
+  xml::ParserLimits preauthLimits;
+  xml::ParserLimits limits;  // after authentication
+  std::chrono::seconds preauthTimeout{30};
+  int maxSaslAttempts = 3;  // RFC 6120 §6.4.5: then <policy-violation/>
+};
+
+enum class CredentialStatus { Found, NoSuchUser, Disabled, Error };
+
+class StreamPolicy {
+public:
+  virtual ~StreamPolicy() = default;
+  virtual bool hostKnown(std::string_view domain) = 0;
+  // Whether this address may try to log in to `user` now (failed-login limits).
+  virtual bool mayAttemptLogin(std::string_view user) = 0;
+  virtual void loginFailed(std::string_view user) = 0;
+  // How long to wait before answering a failure (slows guessing down).
+  virtual std::chrono::milliseconds failureDelay(std::string_view user) = 0;
+  // Looks up the stored SCRAM credential (asynchronously, on the blocking pool).
+  virtual void lookupCredential(std::string_view user, util::HashAlg alg,
+                                std::function<void(CredentialStatus, std::optional<util::ScramCredential>)> done) = 0;
+  // Checks a plaintext password (PLAIN over TLS) against the stored credential (blocking pool).
+  virtual void checkPassword(std::string_view user, std::string password,
+                             std::function<void(CredentialStatus, bool ok)> done) = 0;
+  // A secret used to fake exchanges for unknown users (no account enumeration through SCRAM salts).
+  virtual std::string_view fakeSaltSecret() = 0;
+  // SASL succeeded for user@domain.
+  virtual void authenticated(const std::string& user) = 0;
+  // Features offered after authentication (bind, and what the hooks add).
+  virtual void postAuthFeatures(xml::Element& features) = 0;
+  // A top-level element after authentication.
+  virtual void onElement(xml::ElementPtr element) = 0;
+  // The stream is over (error, close, or disconnect). Called once.
+  virtual void onStreamEnded(std::string_view reason) = 0;
+  // The output queue backed up (true) or drained (false).
+  virtual void onBackpressure(bool /*paused*/) {}
+};
+
+class InboundStream : public net::ConnectionHandler, public xml::StreamParserHandler {
+public:
+  InboundStream(runtime::Executor executor, int fd, std::string remoteAddress, net::ConnectionLimits connLimits,
+                const net::TlsContexts& tls, StreamSettings settings, StreamPolicy& policy);
+  ~InboundStream() override;
+
+  // `owner` keeps this stream alive while I/O is pending.
+  void start(std::weak_ptr<void> owner);
+
+  const std::string& domain() const { return domain_; }
+  const std::string& user() const { return user_; }
+  const std::string& streamId() const { return streamId_; }
+  bool authenticated() const { return authenticated_; }
+  bool secure() const { return conn_.secure(); }
+  bool closed() const { return ended_; }
+  net::Connection& connection() { return conn_; }
+  std::chrono::steady_clock::time_point lastActivity() const { return lastActivity_; }
+
+  // The session is established (bound): the pre-authentication timer stops.
+  void established();
+  void send(const xmpp::StanzaPtr& stanza);  // shares the stanza's serialised bytes
+  void send(const xml::Element& element);
+  void sendRaw(std::string bytes);
+  // Sends the stream error and closes (RFC 6120 §4.9).
+  void closeWithError(xmpp::StreamError error, std::string_view text = {});
+  // Closes the stream normally (</stream:stream>).
+  void close();
+  // Stop/restart reading (rate limiting, backpressure).
+  void pauseInput();
+  void resumeInput();
+
+  // ConnectionHandler
+  void onData(std::string_view bytes) override;
+  void onDisconnected(std::string_view reason) override;
+  void onBackpressure(bool paused) override;
+  // StreamParserHandler
+  void onStreamOpen(xml::StreamHeader header) override;
+  void onElement(xml::ElementPtr element) override;
+  void onStreamClose() override;
+  void onParseError(xml::ParseError error, std::string_view detail) override;
+
+private:
+  void openResponseHeader(std::string_view to);
+  void sendFeatures();
+  void handleStartTls(const xml::Element& e);
+  void handleAuth(const xml::Element& e);
+  void handleResponse(const xml::Element& e);
+  void startScram(util::HashAlg alg, bool plus, std::string_view initial);
+  void scramClientFinal(std::string_view message);
+  void startPlain(std::string_view initial);
+  void saslFailure(std::string_view condition, std::string_view text = {}, bool countsAsFailure = true);
+  void saslSuccess(std::string_view additional);
+  void suspendParsing();
+  void resumeParsing(bool restart);
+  void end(std::string_view reason);
+  sasl::ChannelBindings channelBindings() const;
+  bool mechanismOffered(std::string_view mech) const;
+  std::vector<std::string> offeredMechanisms() const;
+
+  const net::TlsContexts& tls_;
+  StreamSettings settings_;
+  StreamPolicy& policy_;
+  net::Connection conn_;
+  std::unique_ptr<xml::XmlStreamParser> parser_;
+  std::weak_ptr<void> owner_;
+  runtime::TimerPtr preauthTimer_;
+
+  std::string domain_;
+  std::string user_;
+  std::string streamId_;
+  std::string pendingTail_;  // bytes that followed a suspension point (replayed or discarded)
+  std::chrono::steady_clock::time_point lastActivity_;
+
+  // SASL exchange in progress.
+  enum class SaslState { None, AwaitingInitial, ScramFirstSent, Busy };
+  SaslState saslState_ = SaslState::None;
+  std::string saslMechanism_;
+  std::unique_ptr<sasl::ScramServer> scram_;
+  std::string saslUser_;
+  int saslFailures_ = 0;
+
+  bool headerSent_ = false;
+  bool authenticated_ = false;
+  bool established_ = false;
+  bool ended_ = false;
+  bool suspended_ = false;
+  bool awaitingHeader_ = true;
+};
+
+}  // namespace parley::stream

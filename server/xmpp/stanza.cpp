@@ -1,0 +1,54 @@
+#include "server/xmpp/stanza.h"
+
+#include "server/xml/writer.h"
+
+namespace parley::xmpp {
+
+std::optional<StanzaKind> stanzaKindOf(std::string_view name) {
+  if (name == "message") return StanzaKind::Message;
+  if (name == "presence") return StanzaKind::Presence;
+  if (name == "iq") return StanzaKind::Iq;
+  return std::nullopt;
+}
+
+StanzaPtr Stanza::make(xml::ElementPtr element) {
+  if (!element) return nullptr;
+  auto kind = stanzaKindOf(element->name());
+  if (!kind) return nullptr;
+  Jid from, to;
+  if (auto f = element->findAttr("from"); f && !f->empty()) {
+    auto j = Jid::parse(*f);
+    if (!j) return nullptr;
+    from = std::move(*j);
+  }
+  if (auto t = element->findAttr("to"); t && !t->empty()) {
+    auto j = Jid::parse(*t);
+    if (!j) return nullptr;
+    to = std::move(*j);
+  }
+  return std::make_shared<const Stanza>(*kind, std::move(element), std::move(from), std::move(to));
+}
+
+StanzaPtr Stanza::make(xml::ElementPtr element, const Jid& from, const Jid& to) {
+  auto kind = stanzaKindOf(element->name());
+  if (!kind) return nullptr;
+  auto e = element->clone();
+  if (from.empty())
+    e->removeAttr("from");
+  else
+    e->setAttr("from", from.str());
+  if (to.empty())
+    e->removeAttr("to");
+  else
+    e->setAttr("to", to.str());
+  return std::make_shared<const Stanza>(*kind, std::move(e), from, to);
+}
+
+StanzaPtr Stanza::withAddresses(const Jid& from, const Jid& to) const { return make(element_, from, to); }
+
+const std::string& Stanza::serialized() const {
+  std::call_once(serializedOnce_, [this] { xml::serialize(*element_, serialized_, "jabber:client"); });
+  return serialized_;
+}
+
+}  // namespace parley::xmpp

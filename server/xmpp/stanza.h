@@ -1,0 +1,63 @@
+// DESIGN: a Stanza is an immutable top-level <message/>, <presence/> or <iq/> in jabber:client, with its
+// addresses parsed once. It is shared (StanzaPtr) between the sender's thread, the router and every
+// recipient; its serialised bytes are computed once, on first need, so a fan-out serialises once.
+// Edits (stamping `from`, adding <delay/>) produce a new Stanza sharing the unchanged children.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/xml/element.h"
+#include "server/xmpp/jid.h"
+
+namespace parley::xmpp {
+
+enum class StanzaKind { Message, Presence, Iq };
+
+class Stanza;
+using StanzaPtr = std::shared_ptr<const Stanza>;
+
+class Stanza {
+public:
+  // Builds from an element whose from/to are already valid. nullopt-like nullptr when the element is not
+  // a stanza or its addresses do not parse (callers of this overload have validated them already).
+  static StanzaPtr make(xml::ElementPtr element);
+  // Builds with explicit addresses (written into the element's attributes).
+  static StanzaPtr make(xml::ElementPtr element, const Jid& from, const Jid& to);
+
+  StanzaKind kind() const { return kind_; }
+  bool isMessage() const { return kind_ == StanzaKind::Message; }
+  bool isPresence() const { return kind_ == StanzaKind::Presence; }
+  bool isIq() const { return kind_ == StanzaKind::Iq; }
+  const xml::Element& element() const { return *element_; }
+  const xml::ElementPtr& elementPtr() const { return element_; }
+  const Jid& from() const { return from_; }
+  const Jid& to() const { return to_; }
+  std::string_view type() const { return element_->attr("type"); }
+  std::string_view id() const { return element_->attr("id"); }
+  bool isError() const { return type() == "error"; }
+
+  // This stanza with other addresses (children shared). An empty Jid removes the attribute.
+  StanzaPtr withAddresses(const Jid& from, const Jid& to) const;
+  StanzaPtr withTo(const Jid& to) const { return withAddresses(from_, to); }
+  // The stanza as XML in the jabber:client default namespace, computed once.
+  const std::string& serialized() const;
+
+  Stanza(StanzaKind kind, xml::ElementPtr element, Jid from, Jid to)
+      : kind_(kind), element_(std::move(element)), from_(std::move(from)), to_(std::move(to)) {}
+
+private:
+  StanzaKind kind_;
+  xml::ElementPtr element_;
+  Jid from_;
+  Jid to_;
+  mutable std::once_flag serializedOnce_;
+  mutable std::string serialized_;
+};
+
+std::optional<StanzaKind> stanzaKindOf(std::string_view name);
+
+}  // namespace parley::xmpp
