@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "server/util/scram_credential.h"
 
@@ -42,21 +43,36 @@ class ScramServer {
   // Parses client-first-message (the SASL <auth/> payload).
   FirstResult clientFirst(std::string_view message);
 
-  // After the credential lookup: the server-first-message (r=, s=, i=).
+  // After the credential lookup: the server-first-message (r=, s=, i=). Empty if called out of order
+  // (the exchange is then over). A credential for another hash, or a damaged one, gives a normal
+  // looking server-first and then NotAuthorized.
   std::string serverFirst(const util::ScramCredential& credential);
 
   struct FinalResult {
     SaslError error = SaslError::None;
     std::string serverFinal;  // "v=…" on success
   };
-  // Verifies client-final-message: channel binding, nonce, proof.
+  // Verifies client-final-message: channel binding, nonce, proof. One attempt per object. Syntax
+  // errors give MalformedRequest; a wrong binding, nonce or proof gives NotAuthorized.
   FinalResult clientFinal(std::string_view message);
 
   // For a user that does not exist: a server-first made from a fake credential derived from `secret`
   // and the username, so the exchange looks the same as for a real account (no user enumeration).
-  std::string serverFirstForUnknownUser(std::string_view secret, std::uint32_t iterations);
+  // The salt is HMAC(secret, username): stable across attempts. Pass the nodeprep'd username as
+  // `normalizedUsername` so that "Juliet" and "juliet" get the same salt, as they would for a real
+  // account; empty means the username as sent. `iterations` 0 means 4096. clientFinal then always
+  // fails with NotAuthorized.
+  std::string serverFirstForUnknownUser(std::string_view secret, std::uint32_t iterations,
+                                        std::string_view normalizedUsername = {});
+
+  // Test hook: fixes the server's part of the nonce (RFC test vectors). Call before serverFirst.
+  void setServerNonceForTesting(std::string nonce) { testServerNonce_ = std::move(nonce); }
 
  private:
+  enum class State { Start, GotClientFirst, SentServerFirst, Done };
+
+  std::string makeServerFirst(const util::ScramCredential& credential, bool fake);
+
   util::HashAlg alg_;
   bool plus_;
   bool plusAdvertised_;
@@ -69,14 +85,19 @@ class ScramServer {
   std::string nonce_;  // client nonce + server nonce
   std::optional<util::ScramCredential> credential_;
   bool fake_ = false;
+  State state_ = State::Start;
+  std::string username_;
+  std::string testServerNonce_;
 };
 
 class ScramClient {
  public:
-  // cbType empty: no channel binding ('n' flag, or 'y' when `serverSupportsPlus` is false but the
-  // client could bind). Otherwise "tls-exporter" or "tls-server-end-point" with `cbData`.
+  // cbType empty: no channel binding ('n' flag, or 'y' after setChannelBindingSupported(true)).
+  // Otherwise "tls-exporter" or "tls-server-end-point" with `cbData` (the -PLUS variant).
   ScramClient(util::HashAlg alg, std::string username, std::string password, std::string cbType = {},
               std::string cbData = {}, std::string authzid = {});
+  // RFC 5802 §6: the client could bind but the server offered no -PLUS: send 'y' instead of 'n'.
+  void setChannelBindingSupported(bool supported) { bindingSupported_ = supported; }
   std::string clientFirst();
   // Returns client-final, or nullopt if the server-first is malformed or the nonce does not match.
   std::optional<std::string> clientFinal(std::string_view serverFirst);
@@ -88,6 +109,7 @@ class ScramClient {
   util::HashAlg alg_;
   std::string username_, password_, cbType_, cbData_, authzid_;
   std::string clientNonce_, clientFirstBare_, gs2Header_, authMessage_, saltedPassword_;
+  bool bindingSupported_ = false;
 };
 
 }  // namespace parley::sasl

@@ -2,6 +2,7 @@
 // ServerKey are kept; neither lets anyone log in elsewhere or recover the password.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,10 @@
 #include "server/util/crypto.h"
 
 namespace parley::util {
+
+// Salt length for new credentials (RFC 5802 leaves it open; 128 bits as NIST SP 800-132 advises). The
+// fake credentials for unknown users use the same length so they look like real ones.
+inline constexpr std::size_t kScramSaltSize = 16;
 
 struct ScramCredential {
   HashAlg alg = HashAlg::Sha256;

@@ -1,0 +1,166 @@
+#include "server/util/crypto.h"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+namespace parley::util {
+namespace {
+
+std::string unhex(std::string_view hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+TEST(CryptoTest, HashNames) {
+  EXPECT_EQ(hashName(HashAlg::Sha1), "SHA-1");
+  EXPECT_EQ(hashName(HashAlg::Sha256), "SHA-256");
+  EXPECT_EQ(hashName(HashAlg::Sha512), "SHA-512");
+  EXPECT_EQ(hashFromName("SHA-256"), HashAlg::Sha256);
+  EXPECT_EQ(hashFromName("SHA-512"), HashAlg::Sha512);
+  EXPECT_FALSE(hashFromName("sha-512"));
+  EXPECT_EQ(hashFromName("SHA-1"), HashAlg::Sha1);
+  EXPECT_FALSE(hashFromName("SHA256"));
+  EXPECT_FALSE(hashFromName(""));
+  EXPECT_EQ(hashSize(HashAlg::Sha1), 20u);
+  EXPECT_EQ(hashSize(HashAlg::Sha256), 32u);
+  EXPECT_EQ(hashSize(HashAlg::Sha512), 64u);
+}
+
+// FIPS 180-2 Appendix examples.
+TEST(CryptoTest, HashKnownAnswers) {
+  EXPECT_EQ(hexEncode(hash(HashAlg::Sha1, "abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(hexEncode(hash(HashAlg::Sha256, "abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hexEncode(hash(HashAlg::Sha512, "abc")),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+            "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+  EXPECT_EQ(hexEncode(hash(HashAlg::Sha256, "")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+// RFC 4231 §4.3 (test case 2) and RFC 2202 §3 (test case 2).
+TEST(CryptoTest, HmacKnownAnswers) {
+  const std::string key = "Jefe", data = "what do ya want for nothing?";
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha256, key, data)),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha512, key, data)),
+            "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+            "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha1, key, data)), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+  // RFC 4231 §4.2 (test case 1): a binary key.
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha256, std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  // Empty key and data are valid inputs.
+  EXPECT_EQ(hmac(HashAlg::Sha256, "", "").size(), 32u);
+}
+
+// RFC 6070 §2 (PBKDF2-HMAC-SHA1), and the widely published SHA-256 counterparts.
+TEST(CryptoTest, Pbkdf2KnownAnswers) {
+  EXPECT_EQ(hexEncode(pbkdf2(HashAlg::Sha1, "password", "salt", 1)),
+            "0c60c80f961f0e71f3a9b524af6012062fe037a6");
+  EXPECT_EQ(hexEncode(pbkdf2(HashAlg::Sha1, "password", "salt", 2)),
+            "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957");
+  EXPECT_EQ(hexEncode(pbkdf2(HashAlg::Sha1, "password", "salt", 4096)),
+            "4b007901b765489abead49d926f721d065a429c1");
+  EXPECT_EQ(hexEncode(pbkdf2(HashAlg::Sha256, "password", "salt", 1)),
+            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b");
+  EXPECT_EQ(hexEncode(pbkdf2(HashAlg::Sha256, "password", "salt", 4096)),
+            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
+  // RFC 6070: embedded NUL in password and salt (first 16 bytes of the 16-byte vector).
+  EXPECT_EQ(hexEncode(pbkdf2(HashAlg::Sha1, std::string("pass\0word", 9), std::string("sa\0lt", 5), 4096))
+                .substr(0, 32),
+            "56fa6aa75548099dcc37d7f03425e0c3");
+  EXPECT_EQ(pbkdf2(HashAlg::Sha256, "password", "salt", 0), "");
+}
+
+TEST(CryptoTest, RandomBytesAndTokens) {
+  EXPECT_EQ(randomBytes(0).size(), 0u);
+  EXPECT_EQ(randomBytes(33).size(), 33u);
+  EXPECT_NE(randomBytes(16), randomBytes(16));
+  std::set<std::string> seen;
+  for (int i = 0; i < 50; ++i) {
+    const std::string t = randomToken(12);
+    ASSERT_EQ(t.size(), 12u);
+    for (char c : t) {
+      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) << t;
+    }
+    seen.insert(t);
+  }
+  EXPECT_EQ(seen.size(), 50u);
+  EXPECT_EQ(randomToken(0), "");
+  EXPECT_EQ(randomToken(1000).size(), 1000u);
+}
+
+TEST(CryptoTest, ConstantTimeEqual) {
+  EXPECT_TRUE(constantTimeEqual("", ""));
+  EXPECT_TRUE(constantTimeEqual("abc", "abc"));
+  EXPECT_FALSE(constantTimeEqual("abc", "abd"));
+  EXPECT_FALSE(constantTimeEqual("abc", "abcd"));
+  EXPECT_FALSE(constantTimeEqual("", "a"));
+  EXPECT_TRUE(constantTimeEqual(std::string("a\0b", 3), std::string("a\0b", 3)));
+  EXPECT_FALSE(constantTimeEqual(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
+TEST(CryptoTest, Hex) {
+  EXPECT_EQ(hexEncode(""), "");
+  EXPECT_EQ(hexEncode(std::string("\x00\x0f\xf0\xff", 4)), "000ff0ff");
+}
+
+// RFC 4648 §10.
+TEST(CryptoBase64Test, RfcVectors) {
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    EXPECT_EQ(base64Encode(plain), encoded);
+    auto decoded = base64Decode(encoded);
+    ASSERT_TRUE(decoded) << encoded;
+    EXPECT_EQ(*decoded, plain);
+  }
+}
+
+TEST(CryptoBase64Test, BinaryRoundTrip) {
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (std::size_t n = 0; n <= all.size(); n += 17) {
+    const std::string part = all.substr(0, n);
+    EXPECT_EQ(base64Decode(base64Encode(part)), part);
+  }
+  EXPECT_EQ(base64Decode("+/+/"), unhex("fbffbf"));
+}
+
+TEST(CryptoBase64Test, Strict) {
+  const char* bad[] = {
+      "Zg",        // missing padding
+      "Zg=",       // short padding
+      "Z===",      // too much padding
+      "====",      // nothing but padding
+      "Zg==Zg==",  // padding in the middle
+      "Zm9v=",     // length not a multiple of 4
+      "Zm9v====",  // a whole quantum of padding
+      "=Zm9",      // leading padding
+      "Zg=a",      // data after padding
+      "Zm9v\n",    // whitespace
+      "Zm 9v",     // inner space
+      " Zm9v",     // leading space
+      "Zm-v",      // base64url alphabet
+      "Zm_v",      // base64url alphabet
+      "Zh==",      // non-zero pad bits (RFC 4648 §3.5)
+      "Zm9=",      // non-zero pad bits
+  };
+  for (const char* s : bad) EXPECT_FALSE(base64Decode(s)) << s;
+  EXPECT_FALSE(base64Decode(std::string_view("Zm9v\0\0\0\0", 8)));
+  EXPECT_FALSE(base64Decode(std::string_view("Zg=\0", 4)));
+  EXPECT_FALSE(base64Decode("\xff\xff\xff\xff"));
+}
+
+}  // namespace
+}  // namespace parley::util
