@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config ccache
   # libraries
   libboost-dev libexpat1-dev libssl-dev libicu-dev libsqlite3-dev libfmt-dev libspdlog-dev
-  libtomlplusplus-dev libcurl4-openssl-dev libstrophe-dev
+  libtomlplusplus-dev libcurl4-openssl-dev libstrophe-dev libcli11-dev
   # tests
   libgtest-dev clang libclang-rt-14-dev openssl
 )

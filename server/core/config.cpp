@@ -228,8 +228,6 @@ Config loadConfig(const std::string& path) {
     if (cfg.c2s.saslMechanisms.empty()) r.fail("sasl_mechanisms", "at least one mechanism is required");
     std::string conflict = r.getChoice("resource_conflict", "kick_old", {"kick_old", "refuse_new"});
     cfg.c2s.resourceConflict = conflict == "kick_old" ? ResourceConflict::KickOld : ResourceConflict::RefuseNew;
-    cfg.c2s.pingInterval = static_cast<int>(r.getInt("ping_interval", 300, 0, 86400));
-    cfg.c2s.pingTimeout = static_cast<int>(r.getInt("ping_timeout", 60, 1, 3600));
     cfg.c2s.maxResourcesPerUser = static_cast<int>(r.getInt("max_resources_per_user", 20, 1, 1000));
     r.finish();
   }
@@ -302,7 +300,8 @@ struct ConfigSection::Impl {
 ConfigSection::ConfigSection(std::string file, std::string name, const void* table)
     : impl_(std::make_unique<Impl>()), name_(std::move(name)) {
   impl_->file = std::move(file);
-  impl_->table = static_cast<const toml::table*>(table);
+  static const toml::table kEmpty;
+  impl_->table = table ? static_cast<const toml::table*>(table) : &kEmpty;
   impl_->reader = std::make_unique<TableReader>(impl_->file, *impl_->table, "modules." + name_);
 }
 

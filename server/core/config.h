@@ -48,8 +48,6 @@ struct C2sConfig {
   bool requireTls = true;
   std::vector<std::string> saslMechanisms;  // offered, in order of preference
   ResourceConflict resourceConflict = ResourceConflict::KickOld;
-  int pingInterval = 300;  // seconds of silence before the server pings the client (XEP-0199)
-  int pingTimeout = 60;    // seconds to wait for the pong before closing
   int maxResourcesPerUser = 20;
 };
 

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <memory>
+#include <optional>
 
 namespace parley::log {
 

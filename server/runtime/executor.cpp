@@ -4,6 +4,13 @@
 
 namespace parley::runtime {
 
+namespace {
+thread_local Executor tCurrent;
+}
+
+Executor Executor::current() { return tCurrent; }
+void Executor::setCurrent(Executor e) { tCurrent = e; }
+
 void Executor::post(std::function<void()> fn) const { asio::post(*ctx_, std::move(fn)); }
 
 bool Executor::runningInThisThread() const { return ctx_ && ctx_->get_executor().running_in_this_thread(); }

@@ -25,6 +25,9 @@ public:
   bool runningInThisThread() const;
   boost::asio::io_context& context() const { return *ctx_; }
   explicit operator bool() const { return ctx_ != nullptr; }
+  // The executor of the calling network thread (empty on other threads).
+  static Executor current();
+  static void setCurrent(Executor e);
   friend bool operator==(const Executor&, const Executor&) = default;
 
 private:

@@ -1,6 +1,8 @@
 #include "server/runtime/io_pool.h"
 
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "server/runtime/asio.h"
 #include "server/util/thread_role.h"
@@ -26,13 +28,22 @@ void IoPool::start() {
   for (auto& c : contexts_) {
     threads_.emplace_back([ctx = c.get()] {
       util::setThreadRole(util::ThreadRole::Network);
+      Executor::setCurrent(Executor(&ctx->io));
       ctx->io.run();
     });
   }
 }
 
 void IoPool::stopAndJoin() {
+  if (threads_.empty()) return;
   for (auto& c : contexts_) c->guard.reset();
+  // Loops end by themselves once their work is done; anything still waiting after a grace period
+  // (a socket that never closed) is abandoned.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& c : contexts_)
+    while (!c->io.stopped() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (auto& c : contexts_) c->io.stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();

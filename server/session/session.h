@@ -4,12 +4,15 @@
 // to that executor. The SessionManager holds sessions by JID; routing finds them only through it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "server/runtime/executor.h"
+#include "server/xml/element.h"
 #include "server/xmpp/errors.h"
 #include "server/xmpp/jid.h"
 #include "server/xmpp/stanza.h"
@@ -19,6 +22,15 @@ namespace parley::session {
 class Session;
 using SessionPtr = std::shared_ptr<Session>;
 using WeakSessionPtr = std::weak_ptr<Session>;
+
+// Presence bookkeeping of one resource (RFC 6121 §4). Touched only on the session's executor.
+struct PresenceState {
+  bool available = false;     // between an available and an unavailable presence
+  bool initialSent = false;   // the first available presence was processed
+  int priority = 0;
+  xml::ElementPtr last;       // last available presence broadcast
+  std::vector<xmpp::Jid> directed;  // who got directed presence while available (RFC 6121 §4.6)
+};
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
@@ -38,6 +50,9 @@ public:
   virtual void deliver(xmpp::StanzaPtr stanza) = 0;
   // Thread-safe: ends the stream with a stream error.
   virtual void close(xmpp::StreamError error, std::string text = {}) = 0;
+  // When the client last sent anything (whitespace included). Read on the session's executor.
+  virtual std::chrono::steady_clock::time_point lastActivity() const = 0;
+  PresenceState& presence() { return presence_; }
 
 protected:
   Session(std::uint64_t id, runtime::Executor executor) : id_(id), executor_(executor) {}
@@ -47,6 +62,7 @@ private:
   std::uint64_t id_;
   runtime::Executor executor_;
   xmpp::Jid jid_;
+  PresenceState presence_;
 };
 
 std::uint64_t nextSessionId();

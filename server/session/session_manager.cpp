@@ -32,7 +32,9 @@ SessionManager::BindResult SessionManager::bind(const SessionPtr& session, Confl
     if (account.resources.empty()) shard.accounts.erase(bare);
     return result;
   }
-  account.resources.push_back(Resource{session});
+  Resource r;
+  r.session = session;
+  account.resources.push_back(std::move(r));
   return result;
 }
 

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "server/log/log.h"
+#include "server/net/tls_context.h"
 #include "server/sasl/plain.h"
 #include "server/util/crypto.h"
 #include "server/xml/namespaces.h"
@@ -209,6 +212,7 @@ void InboundStream::resumeParsing(bool restart) {
 }
 
 void InboundStream::onStreamOpen(xml::StreamHeader header) {
+  if (ended_) return;
   awaitingHeader_ = false;
   // RFC 6120 §4.7.5: we speak 1.0 and need the peer to speak at least that.
   std::string_view version = header.attr("version");
@@ -350,6 +354,7 @@ void InboundStream::onStreamClose() {
 }
 
 void InboundStream::onParseError(xml::ParseError error, std::string_view detail) {
+  if (ended_) return;
   log::debug("c2s.parse_error", "peer={} detail=\"{}\"", conn_.remoteAddress(), detail);
   std::string_view text;
   if (error == xml::ParseError::PolicyViolation) text = "stanza too large or too deeply nested";
@@ -367,18 +372,16 @@ void InboundStream::handleStartTls(const xml::Element&) {
   }
   conn_.send(fmt::format("<proceed xmlns='{}'/>", kTlsNs));
   suspendParsing();
-  auto owner = owner_;
+  // Pending work holds the owner: with reading paused nothing else may keep the session alive.
+  auto owner = owner_.lock();
   // Once feed() returns: anything the client pipelined after <starttls/> was sent in plaintext and
   // must never be treated as part of the encrypted stream (CVE-2011-0411 class of attacks).
   conn_.executor().post([this, owner] {
-    auto self = owner.lock();
-    if (!self || ended_) return;
+    if (ended_) return;
     if (!pendingTail_.empty())
       log::info("c2s.starttls.injection_dropped", "peer={} bytes={}", conn_.remoteAddress(), pendingTail_.size());
     pendingTail_.clear();
     conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
-      auto self2 = owner.lock();
-      if (!self2) return;
       if (!ok) {
         log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_.remoteAddress(), error);
         return;
@@ -473,17 +476,16 @@ void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view in
   }
   saslState_ = SaslState::Busy;
   suspendParsing();
-  auto owner = owner_;
+  auto owner = owner_.lock();
   policy_.lookupCredential(saslUser_, alg, [this, owner](CredentialStatus status,
                                                          std::optional<util::ScramCredential> credential) {
-    auto self = owner.lock();
-    if (!self || ended_ || !scram_) return;
+    if (ended_ || !scram_) return;
     std::string challenge;
     switch (status) {
       case CredentialStatus::Found: challenge = scram_->serverFirst(*credential); break;
       case CredentialStatus::NoSuchUser:
         // Same exchange as for a real account; it fails at the proof (no user enumeration).
-        challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(), 4096);
+        challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(), 4096, saslUser_);
         break;
       case CredentialStatus::Disabled: saslFailure("account-disabled", {}, false); return;
       case CredentialStatus::Error: saslFailure("temporary-auth-failure", {}, false); return;
@@ -528,10 +530,9 @@ void InboundStream::startPlain(std::string_view initial) {
   }
   saslState_ = SaslState::Busy;
   suspendParsing();
-  auto owner = owner_;
+  auto owner = owner_.lock();
   policy_.checkPassword(saslUser_, std::move(parsed.password), [this, owner](CredentialStatus status, bool ok) {
-    auto self = owner.lock();
-    if (!self || ended_) return;
+    if (ended_) return;
     if (status == CredentialStatus::Disabled) return saslFailure("account-disabled", {}, false);
     if (status == CredentialStatus::Error) return saslFailure("temporary-auth-failure", {}, false);
     if (status != CredentialStatus::Found || !ok) return saslFailure("not-authorized");
@@ -558,12 +559,11 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
   }
   out += "</failure>";
   suspendParsing();
-  auto owner = owner_;
+  auto owner = owner_.lock();
   const bool tooMany = saslFailures_ >= settings_.maxSaslAttempts;
   // A timer, also for no delay, so the parser is always resumed from outside its callbacks.
   preauthFailureTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), delay, [this, owner, out, tooMany] {
-    auto self = owner.lock();
-    if (!self || ended_) return;
+    if (ended_) return;
     conn_.send(out);
     if (tooMany) {
       closeWithError(xmpp::StreamError::PolicyViolation, "too many failed authentication attempts");
@@ -588,10 +588,9 @@ void InboundStream::saslSuccess(std::string_view additional) {
   parser_->setLimits(settings_.limits);
   // RFC 6120 §6.4.6: both sides restart the stream; bytes the client already sent belong to the new one.
   suspendParsing();
-  auto owner = owner_;
+  auto owner = owner_.lock();
   conn_.executor().post([this, owner] {
-    auto self = owner.lock();
-    if (!self || ended_) return;
+    if (ended_) return;
     resumeParsing(true);
   });
 }

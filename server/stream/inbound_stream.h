@@ -97,9 +97,14 @@ public:
   void closeWithError(xmpp::StreamError error, std::string_view text = {});
   // Closes the stream normally (</stream:stream>).
   void close();
-  // Stop/restart reading (rate limiting, backpressure).
+  // Stop/restart reading from the socket (backpressure). Elements already read are still parsed.
   void pauseInput();
   void resumeInput();
+  // From inside StreamPolicy::onElement: process nothing after this element until releaseInput()
+  // (called later, from outside the parser). Used while binding, and to throttle a fast sender.
+  void holdInput() { suspendParsing(); }
+  void releaseInput() { resumeParsing(false); }
+  bool inputHeld() const { return suspended_; }
 
   // ConnectionHandler
   void onData(std::string_view bytes) override;
@@ -136,6 +141,7 @@ private:
   std::unique_ptr<xml::XmlStreamParser> parser_;
   std::weak_ptr<void> owner_;
   runtime::TimerPtr preauthTimer_;
+  runtime::TimerPtr preauthFailureTimer_;
 
   std::string domain_;
   std::string user_;

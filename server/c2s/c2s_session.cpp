@@ -1,0 +1,439 @@
+#include "server/c2s/c2s_session.h"
+
+#include <algorithm>
+
+#include "server/c2s/login_limiter.h"
+#include "server/core/server.h"
+#include "server/hooks/hooks.h"
+#include "server/log/log.h"
+#include "server/net/listener.h"
+#include "server/presence/presence_service.h"
+#include "server/roster/roster_service.h"
+#include "server/util/crypto.h"
+#include "storage/account_store.h"
+
+namespace parley::c2s {
+
+using xmpp::StanzaError;
+using xmpp::StanzaPtr;
+using xmpp::StreamError;
+
+namespace {
+
+constexpr std::string_view kBindNs = "urn:ietf:params:xml:ns:xmpp-bind";
+constexpr std::string_view kSessionNs = "urn:ietf:params:xml:ns:xmpp-session";
+
+stream::StreamSettings settingsFrom(const core::Config& cfg, bool directTls) {
+  stream::StreamSettings s;
+  s.directTls = directTls;
+  s.requireTls = cfg.c2s.requireTls;
+  s.mechanisms = cfg.c2s.saslMechanisms;
+  s.preauthLimits = xml::ParserLimits{cfg.limits.stanzaSizePreauth, cfg.limits.maxDepth, cfg.limits.maxChildren,
+                                      cfg.limits.maxAttributes};
+  s.limits = xml::ParserLimits{cfg.limits.stanzaSize, cfg.limits.maxDepth, cfg.limits.maxChildren,
+                               cfg.limits.maxAttributes};
+  s.preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
+  return s;
+}
+
+bool isSubscriptionType(std::string_view t) {
+  return t == "subscribe" || t == "subscribed" || t == "unsubscribe" || t == "unsubscribed";
+}
+
+}  // namespace
+
+void C2sSession::accept(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp,
+                        bool directTls) {
+  auto s = std::make_shared<C2sSession>(server, executor, fd, std::move(remoteIp), directTls);
+  s->start();
+}
+
+C2sSession::C2sSession(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp,
+                       bool directTls)
+    : Session(session::nextSessionId(), executor),
+      server_(server),
+      remoteIp_(remoteIp),
+      stream_(executor, fd, remoteIp,
+              net::ConnectionLimits{server.config().limits.writeQueuePause, server.config().limits.writeQueueMax},
+              server.tls(), settingsFrom(server.config(), directTls), *this),
+      tokens_(server.config().limits.stanzaBurst),
+      lastRefill_(std::chrono::steady_clock::now()) {}
+
+C2sSession::~C2sSession() = default;
+
+void C2sSession::start() {
+  log::debug("c2s.connected", "sid={} peer={}", id(), remoteIp_);
+  stream_.start(weak_from_this());
+}
+
+std::string C2sSession::account(std::string_view user) const {
+  std::string a(user);
+  a += '@';
+  a += stream_.domain();
+  return a;
+}
+
+// --- StreamPolicy: authentication -----------------------------------------------------------------
+
+bool C2sSession::hostKnown(std::string_view domain) { return server_.config().host(domain) != nullptr; }
+
+bool C2sSession::mayAttemptLogin(std::string_view user) {
+  return server_.loginLimiter().mayAttempt(remoteIp_, account(user));
+}
+
+void C2sSession::loginFailed(std::string_view user) { server_.loginLimiter().failed(remoteIp_, account(user)); }
+
+std::chrono::milliseconds C2sSession::failureDelay(std::string_view user) {
+  return server_.loginLimiter().delayFor(remoteIp_, account(user));
+}
+
+void C2sSession::lookupCredential(
+    std::string_view user, util::HashAlg alg,
+    std::function<void(stream::CredentialStatus, std::optional<util::ScramCredential>)> done) {
+  struct Found {
+    stream::CredentialStatus status;
+    std::optional<util::ScramCredential> credential;
+  };
+  auto& db = server_.db();
+  std::string domain = stream_.domain();
+  std::string u(user);
+  runtime::offload(
+      server_.pool(), executor(), {},
+      [&db, domain, u, alg]() {
+        storage::AccountStore accounts(db);
+        auto c = accounts.credential(domain, u, alg);
+        if (!c) return Found{stream::CredentialStatus::NoSuchUser, std::nullopt};
+        if (accounts.isDisabled(domain, u)) return Found{stream::CredentialStatus::Disabled, std::nullopt};
+        return Found{stream::CredentialStatus::Found, std::move(c)};
+      },
+      [done = std::move(done)](runtime::Outcome<Found> out) {
+        if (!out.ok()) {
+          log::error("c2s.auth.storage_error", "error=\"{}\"", out.error);
+          done(stream::CredentialStatus::Error, std::nullopt);
+          return;
+        }
+        done(out.value->status, std::move(out.value->credential));
+      });
+}
+
+void C2sSession::checkPassword(std::string_view user, std::string password,
+                               std::function<void(stream::CredentialStatus, bool)> done) {
+  auto& db = server_.db();
+  std::string domain = stream_.domain();
+  std::string u(user);
+  runtime::offload(
+      server_.pool(), executor(), {},
+      [&db, domain, u, password = std::move(password)]() {
+        storage::AccountStore accounts(db);
+        auto c = accounts.credential(domain, u, util::HashAlg::Sha256);
+        if (!c) c = accounts.credential(domain, u, util::HashAlg::Sha1);
+        if (!c) return std::pair{stream::CredentialStatus::NoSuchUser, false};
+        if (accounts.isDisabled(domain, u)) return std::pair{stream::CredentialStatus::Disabled, false};
+        // PBKDF2 runs here, on the blocking pool.
+        return std::pair{stream::CredentialStatus::Found, util::verifyPassword(*c, password)};
+      },
+      [done = std::move(done)](runtime::Outcome<std::pair<stream::CredentialStatus, bool>> out) {
+        if (!out.ok()) {
+          log::error("c2s.auth.storage_error", "error=\"{}\"", out.error);
+          done(stream::CredentialStatus::Error, false);
+          return;
+        }
+        done(out.value->first, out.value->second);
+      });
+}
+
+std::string_view C2sSession::fakeSaltSecret() { return server_.fakeSaltSecret(); }
+
+void C2sSession::authenticated(const std::string& user) {
+  authenticated_ = true;
+  server_.loginLimiter().succeeded(remoteIp_, account(user));
+  server_.addressLimiter().authenticated(remoteIp_);
+}
+
+void C2sSession::postAuthFeatures(xml::Element& features) {
+  if (!bound_) {
+    features.addChild(xml::make("bind", std::string(kBindNs)));
+    // RFC 3921 session establishment, optional since RFC 6121: old clients still ask for it.
+    auto session = xml::make("session", std::string(kSessionNs));
+    session->addChild(xml::make("optional", std::string(kSessionNs)));
+    features.addChild(session);
+    features.addChild(xml::make("ver", "urn:xmpp:features:rosterver"));      // XEP-0237
+    features.addChild(xml::make("sub", "urn:xmpp:features:pre-approval"));   // RFC 6121 §3.4
+  }
+  hooks::StreamFeatures::Context ctx{true, bound_, features};
+  server_.hooks().run<hooks::StreamFeatures>(ctx);
+}
+
+// --- Elements after authentication ----------------------------------------------------------------
+
+void C2sSession::onElement(xml::ElementPtr element) {
+  if (ended_) return;
+  if (element->xmlns() == "jabber:client" && xmpp::stanzaKindOf(element->name())) {
+    if (!bound_) {
+      if (binding_) {
+        // Pipelined after the bind request: cannot happen (input is held while binding).
+        return;
+      }
+      if (element->name() == "iq" && element->attr("type") == "set" && element->child("bind", kBindNs)) {
+        handleBind(element);
+        return;
+      }
+      // RFC 6120 §7.1: nothing but resource binding before a resource is bound.
+      stream_.closeWithError(StreamError::NotAuthorized, "bind a resource first");
+      return;
+    }
+    handleStanza(element);
+    return;
+  }
+  // Not a stanza: stream-level elements of extensions (XEP-0198, XEP-0352, …).
+  if (bound_) {
+    hooks::NonzaFromClient::Context ctx{*this, element};
+    if (server_.hooks().run<hooks::NonzaFromClient>(ctx) == hooks::Action::Stop) return;
+  }
+  stream_.closeWithError(StreamError::UnsupportedStanzaType);
+}
+
+void C2sSession::handleBind(const xml::ElementPtr& iq) {
+  auto request = xmpp::Stanza::make(iq->clone(), xmpp::Jid(), xmpp::Jid());
+  auto replyError = [&](StanzaError e, std::string_view text) {
+    sendToSelf(xmpp::makeErrorReply(*request, e, text));
+  };
+  if (iq->attr("id").empty()) {
+    replyError(StanzaError::BadRequest, "an IQ needs an id");
+    return;
+  }
+  const xml::Element* bind = iq->child("bind", kBindNs);
+  std::string wanted = bind->childText("resource", kBindNs);
+  std::string resource;
+  if (!wanted.empty()) {
+    auto prepared = xmpp::Jid::prepResource(wanted);
+    if (!prepared) {
+      replyError(StanzaError::BadRequest, "invalid resource");  // RFC 6120 §7.7.2.1
+      return;
+    }
+    resource = *prepared;
+  } else {
+    resource = util::randomToken(12);
+  }
+  auto full = xmpp::Jid::fromParts(stream_.user(), stream_.domain(), resource);
+  if (!full) {
+    replyError(StanzaError::BadRequest, "invalid resource");
+    return;
+  }
+  setJid(*full);
+  const auto& cfg = server_.config().c2s;
+  auto policy = cfg.resourceConflict == core::ResourceConflict::KickOld ? session::ConflictPolicy::KickOld
+                                                                        : session::ConflictPolicy::RefuseNew;
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  auto result = server_.sessions().bind(self, policy, static_cast<std::size_t>(cfg.maxResourcesPerUser));
+  if (result.outcome == session::SessionManager::BindOutcome::Conflict) {
+    setJid(xmpp::Jid());
+    replyError(StanzaError::Conflict, "that resource is in use");  // RFC 6120 §7.7.2.2
+    return;
+  }
+  if (result.outcome == session::SessionManager::BindOutcome::TooManyResources) {
+    setJid(xmpp::Jid());
+    replyError(StanzaError::ResourceConstraint, "too many resources for this account");  // RFC 6120 §7.6.2.1
+    return;
+  }
+  if (result.replaced) result.replaced->close(StreamError::Conflict, "replaced by a new connection");
+  binding_ = true;
+  stream_.holdInput();
+  // The roster must be in memory before the first presence is processed.
+  server_.roster().loadForSession(jid().bare(), executor(), [self, request](bool ok) {
+    self->binding_ = false;
+    if (self->ended_) return;
+    if (!ok) {
+      self->sendToSelf(xmpp::makeErrorReply(*request, StanzaError::InternalServerError));
+      self->stream_.closeWithError(StreamError::InternalServerError, "storage unavailable");
+      return;
+    }
+    self->bound_ = true;
+    auto bindResult = xml::make("bind", std::string(kBindNs));
+    bindResult->addTextChild("jid", kBindNs, self->jid().str());
+    self->sendToSelf(xmpp::makeIqResult(*request, bindResult));
+    self->stream_.established();
+    log::info("c2s.bound", "sid={} jid={} peer={}", self->id(), self->jid().str(), self->remoteIp_);
+    hooks::SessionBound::Context ctx{*self};
+    self->server_.hooks().run<hooks::SessionBound>(ctx);
+    self->stream_.releaseInput();
+  });
+}
+
+bool C2sSession::takeToken() {
+  const auto& l = server_.config().limits;
+  auto now = std::chrono::steady_clock::now();
+  tokens_ = std::min(l.stanzaBurst,
+                     tokens_ + l.stanzaRate * std::chrono::duration<double>(now - lastRefill_).count());
+  lastRefill_ = now;
+  tokens_ -= 1;
+  return tokens_ >= 0;
+}
+
+void C2sSession::handleStanza(const xml::ElementPtr& element) {
+  // Rate limit: over budget, stop reading until the bucket refills. The stanza is still processed.
+  if (!takeToken() && !stream_.inputHeld()) {
+    const auto& l = server_.config().limits;
+    auto wait = std::chrono::duration<double>((1 - tokens_) / l.stanzaRate);
+    stream_.holdInput();
+    auto weak = weak_from_this();
+    throttleTimer_ = std::make_unique<runtime::Timer>(
+        executor(), std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait), [this, weak] {
+          auto self = weak.lock();
+          if (self && !ended_) stream_.releaseInput();
+        });
+  }
+
+  const xml::Element& e = *element;
+  const auto kind = *xmpp::stanzaKindOf(e.name());
+  const std::string_view type = e.attr("type");
+
+  // RFC 6120 §8.1.2.1: 'from', if present, must be the client's own address.
+  if (auto from = e.findAttr("from"); from && !from->empty()) {
+    auto j = xmpp::Jid::parse(*from);
+    if (!j || (*j != jid() && *j != jid().bare())) {
+      stream_.closeWithError(StreamError::InvalidFrom);
+      return;
+    }
+  }
+  xmpp::Jid to;
+  bool badTo = false;
+  if (auto t = e.findAttr("to"); t && !t->empty()) {
+    auto j = xmpp::Jid::parse(*t);
+    if (j)
+      to = std::move(*j);
+    else
+      badTo = true;
+  }
+  auto copy = element->clone();
+  copy->removeAttr("to");
+  auto stanza = xmpp::Stanza::make(std::move(copy), jid(), to);
+  if (badTo) {
+    if (type != "error") sendToSelf(xmpp::makeErrorReply(*stanza, StanzaError::JidMalformed));
+    return;
+  }
+  if (kind == xmpp::StanzaKind::Iq) {
+    // RFC 6120 §8.2.3: an id and a known type; get/set carry exactly one payload.
+    const bool request = type == "get" || type == "set";
+    if (e.attr("id").empty() || (!request && type != "result" && type != "error") ||
+        (request && e.childCount() != 1)) {
+      if (type != "error") sendToSelf(xmpp::makeErrorReply(*stanza, StanzaError::BadRequest));
+      return;
+    }
+  } else if (kind == xmpp::StanzaKind::Presence) {
+    if (!type.empty() && type != "unavailable" && type != "probe" && type != "error" && !isSubscriptionType(type)) {
+      sendToSelf(xmpp::makeErrorReply(*stanza, StanzaError::BadRequest, "unknown presence type"));
+      return;
+    }
+  }
+
+  hooks::StanzaFromClient::Context ctx{*this, stanza};
+  if (server_.hooks().run<hooks::StanzaFromClient>(ctx) == hooks::Action::Stop) return;
+  dispatch(std::move(ctx.stanza));
+}
+
+void C2sSession::dispatch(StanzaPtr stanza) {
+  const xmpp::Jid& to = stanza->to();
+  const xmpp::Jid own = jid().bare();
+  const std::string_view type = stanza->type();
+  switch (stanza->kind()) {
+    case xmpp::StanzaKind::Presence:
+      if (type == "probe") return;  // RFC 6121 §4.3: only servers probe
+      if (isSubscriptionType(type)) {
+        if (!to.empty() && to.bare() != own) server_.roster().outboundSubscription(*this, std::move(stanza));
+        return;
+      }
+      if (type == "error") {
+        if (!to.empty()) server_.router().route(std::move(stanza));
+        return;
+      }
+      if (to.empty() || to == own) {
+        server_.presence().outbound(*this, std::move(stanza));
+        return;
+      }
+      server_.presence().directed(*this, std::move(stanza));
+      return;
+    case xmpp::StanzaKind::Iq:
+      if (to.empty() || to == own) {
+        // RFC 6120 §10.3.3: handled by the server on behalf of the account.
+        if (type == "get" || type == "set") {
+          if (stanza->element().child("session", kSessionNs) && type == "set") {
+            sendToSelf(xmpp::makeIqResult(*stanza));  // legacy session establishment: a no-op
+            return;
+          }
+          server_.router().handleIq(std::move(stanza), own, shared_from_this());
+        }
+        return;  // results and errors for the server (roster push acks, pings)
+      }
+      server_.router().route(std::move(stanza));
+      return;
+    case xmpp::StanzaKind::Message:
+      // RFC 6120 §10.3.1: no 'to' means the sender's own bare JID.
+      if (to.empty()) stanza = stanza->withTo(own);
+      server_.router().route(std::move(stanza));
+      return;
+  }
+}
+
+// --- Delivery -------------------------------------------------------------------------------------
+
+void C2sSession::deliver(StanzaPtr stanza) {
+  if (executor().runningInThisThread()) {
+    deliverNow(std::move(stanza));
+    return;
+  }
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  executor().post([self, stanza = std::move(stanza)]() mutable { self->deliverNow(std::move(stanza)); });
+}
+
+void C2sSession::deliverNow(StanzaPtr stanza) {
+  if (ended_ || !bound_) {
+    // The session went away after routing chose it: route again so the stanza reaches another
+    // resource or offline storage (the session is no longer registered, so it cannot come back).
+    if (stanza->isMessage()) {
+      server_.router().route(stanza->withTo(stanza->to().bare()));
+    } else if (stanza->isIq() && (stanza->type() == "get" || stanza->type() == "set")) {
+      server_.router().bounce(*stanza, StanzaError::ServiceUnavailable);
+    }
+    return;
+  }
+  hooks::StanzaToClient::Context ctx{*this, std::move(stanza)};
+  if (server_.hooks().run<hooks::StanzaToClient>(ctx) == hooks::Action::Stop) return;
+  stream_.send(ctx.stanza);
+}
+
+void C2sSession::sendToSelf(StanzaPtr stanza) { stream_.send(stanza); }
+
+void C2sSession::close(StreamError error, std::string text) {
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  executor().post([self, error, text = std::move(text)] { self->stream_.closeWithError(error, text); });
+}
+
+void C2sSession::onBackpressure(bool paused) {
+  backpressured_ = paused;
+  if (paused)
+    stream_.pauseInput();
+  else
+    stream_.resumeInput();
+}
+
+void C2sSession::onStreamEnded(std::string_view reason) {
+  if (ended_) return;
+  ended_ = true;
+  throttleTimer_.reset();
+  log::info("c2s.closed", "sid={} jid={} peer={} reason=\"{}\"", id(), bound_ ? jid().str() : std::string("-"),
+            remoteIp_, reason);
+  if (bound_) {
+    std::string status;
+    if (presence().last) status = presence().last->childText("status", "jabber:client");
+    server_.presence().sessionEnded(*this, status);
+    const bool last = server_.sessions().unbind(*this);
+    hooks::SessionClosed::Context ctx{*this, last, status};
+    server_.hooks().run<hooks::SessionClosed>(ctx);
+  } else if (!jid().empty() && binding_) {
+    server_.sessions().unbind(*this);
+  }
+  server_.addressLimiter().release(remoteIp_, authenticated_);
+}
+
+}  // namespace parley::c2s

@@ -1,0 +1,77 @@
+// DESIGN: C2sSession is a client's session: the c2s policy over an InboundStream (what an
+// authenticated client may do) and the Session the router delivers to. It binds the resource
+// (RFC 6120 §7), validates and stamps each stanza the client sends (RFC 6120 §8.1.2), throttles a
+// sender that exceeds its rate (token bucket: reading pauses, nothing is dropped), runs the
+// StanzaFromClient hooks and hands the stanza to the right service: presence, roster, IQ handlers or
+// the router. Inbound stanzas go through the StanzaToClient hooks and out on the stream.
+// Everything runs on the session's executor; deliver() and close() may be called from anywhere.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "server/runtime/executor.h"
+#include "server/session/session.h"
+#include "server/stream/inbound_stream.h"
+
+namespace parley::core {
+class Server;
+}
+
+namespace parley::c2s {
+
+class C2sSession final : public session::Session, public stream::StreamPolicy {
+public:
+  // Takes a freshly accepted socket (already counted by the address limiter).
+  static void accept(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp, bool directTls);
+
+  C2sSession(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp, bool directTls);
+  ~C2sSession() override;
+
+  // Session
+  std::string_view remoteAddress() const override { return remoteIp_; }
+  void deliver(xmpp::StanzaPtr stanza) override;
+  void close(xmpp::StreamError error, std::string text = {}) override;
+  std::chrono::steady_clock::time_point lastActivity() const override { return stream_.lastActivity(); }
+
+  // StreamPolicy
+  bool hostKnown(std::string_view domain) override;
+  bool mayAttemptLogin(std::string_view user) override;
+  void loginFailed(std::string_view user) override;
+  std::chrono::milliseconds failureDelay(std::string_view user) override;
+  void lookupCredential(std::string_view user, util::HashAlg alg,
+                        std::function<void(stream::CredentialStatus, std::optional<util::ScramCredential>)> done) override;
+  void checkPassword(std::string_view user, std::string password,
+                     std::function<void(stream::CredentialStatus, bool)> done) override;
+  std::string_view fakeSaltSecret() override;
+  void authenticated(const std::string& user) override;
+  void postAuthFeatures(xml::Element& features) override;
+  void onElement(xml::ElementPtr element) override;
+  void onStreamEnded(std::string_view reason) override;
+  void onBackpressure(bool paused) override;
+
+private:
+  void start();
+  void handleBind(const xml::ElementPtr& iq);
+  void handleStanza(const xml::ElementPtr& element);
+  void dispatch(xmpp::StanzaPtr stanza);
+  void deliverNow(xmpp::StanzaPtr stanza);
+  void sendToSelf(xmpp::StanzaPtr stanza);  // bypasses hooks: replies about the stream itself
+  bool takeToken();
+  std::string account(std::string_view user) const;
+
+  core::Server& server_;
+  std::string remoteIp_;
+  stream::InboundStream stream_;
+  runtime::TimerPtr throttleTimer_;
+  double tokens_;
+  std::chrono::steady_clock::time_point lastRefill_;
+  bool authenticated_ = false;
+  bool binding_ = false;
+  bool bound_ = false;
+  bool ended_ = false;
+  bool backpressured_ = false;
+};
+
+}  // namespace parley::c2s

@@ -1,0 +1,112 @@
+#include "server/core/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "server/c2s/c2s_session.h"
+#include "server/c2s/login_limiter.h"
+#include "server/log/log.h"
+#include "server/module/module.h"
+#include "server/net/listener.h"
+#include "server/net/tls_context.h"
+#include "server/presence/presence_service.h"
+#include "server/roster/roster_service.h"
+#include "server/util/crypto.h"
+
+namespace parley::core {
+
+Server::Server(Config config) : config_(std::move(config)) {
+  // Module configuration is validated before anything else starts.
+  modules_ = std::make_unique<module::ModuleHost>(config_);
+  tls_ = std::make_unique<net::TlsContexts>(config_);
+  fakeSaltSecret_ = util::randomBytes(32);
+}
+
+Server::~Server() { shutdown(); }
+
+void Server::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.dataDir, ec);
+
+  db_ = storage::openDatabase(config_.storage);
+  db_->migrate();
+  log::info("storage.ready", "backend={} schema_version={}", config_.storage.backend, db_->schemaVersion());
+
+  io_ = std::make_unique<runtime::IoPool>(static_cast<std::size_t>(config_.networkThreads));
+  pool_ = std::make_unique<runtime::BlockingPool>(static_cast<std::size_t>(config_.blockingThreads), 100000);
+  router_ = std::make_unique<router::Router>(sessions_, hooks_, iqRouter_);
+  for (const auto& h : config_.hosts) router_->addLocalDomain(h.domain);
+  roster_ = std::make_unique<roster::RosterService>(*this);
+  presence_ = std::make_unique<presence::PresenceService>(*this);
+  router_->setPresenceHandler(presence_.get());
+  addressLimiter_ =
+      std::make_unique<net::AddressLimiter>(config_.limits.connectionsPerIp, config_.limits.unauthenticatedPerIp);
+  loginLimiter_ = std::make_unique<c2s::LoginLimiter>(config_.auth);
+
+  io_->start();
+  roster_->start();
+  modules_->startAll(*this);
+  started_ = true;
+
+  for (const auto& l : config_.listeners) {
+    const bool directTls = l.type == ListenerType::C2sDirectTls;
+    auto listener = std::make_unique<net::Listener>(
+        *io_, l.address, l.port, [this, directTls](runtime::Executor exec, int fd, std::string ip) {
+          if (stopping_.load() || !addressLimiter_->acquire(ip)) {
+            ::close(fd);  // over the per-address limit: refuse before allocating anything
+            log::info("net.connection.refused", "peer={} reason=limit", ip);
+            return;
+          }
+          c2s::C2sSession::accept(*this, exec, fd, std::move(ip), directTls);
+        });
+    listener->start();
+    const char* name = directTls ? "c2s_tls" : "c2s";
+    log::info("listener.ready", "type={} address={} port={}", name, l.address, listener->port());
+    bound_.push_back(BoundListener{l.type, l.address, listener->port()});
+    listenerObjects_.push_back(std::move(listener));
+  }
+  log::info("server.started", "hosts={} modules={} network_threads={}", config_.hosts.size(),
+            modules_->started().size(), io_->size());
+}
+
+void Server::waitForShutdownSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::info("server.signal", "signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Server::shutdown() {
+  if (shutDown_ || !started_) return;
+  shutDown_ = true;
+  stopping_ = true;
+  log::info("server.stopping", "sessions={}", sessions_.sessionCount());
+  // 1. No new connections.
+  for (auto& l : listenerObjects_) l->stop();
+  // 2. Close every stream with <system-shutdown/>; their hooks still run (presence, last activity).
+  for (auto& s : sessions_.allSessions()) s->close(xmpp::StreamError::SystemShutdown, "the server is shutting down");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (sessions_.sessionCount() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Let the closing handlers finish their storage work before modules go away.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (pool_->queued() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // 3. Modules, in reverse order.
+  modules_->stopAll();
+  roster_->stop();
+  // 4. Finish every queued storage job, then stop the network threads.
+  pool_->drainAndJoin();
+  io_->stopAndJoin();
+  listenerObjects_.clear();
+  log::info("server.stopped", "");
+}
+
+}  // namespace parley::core
