@@ -21,7 +21,8 @@ class AccountStore {
  public:
   explicit AccountStore(Database& db) : db_(db) {}
 
-  // Creates the account with one credential per hash; false if it already exists.
+  // Creates the account with one credential per hash; false if it already exists. Two credentials
+  // with the same hash throw StorageError.
   bool create(std::string_view domain, std::string_view user,
               const std::vector<util::ScramCredential>& credentials);
   // Deletes the account and every row of user data in every table (one transaction); false if absent.
@@ -35,9 +36,11 @@ class AccountStore {
   std::vector<std::string> list(std::string_view domain);  // usernames, sorted
   std::int64_t count(std::string_view domain);
 
+  // False if the account does not exist.
   bool setDisabled(std::string_view domain, std::string_view user, bool disabled);
-  bool isDisabled(std::string_view domain, std::string_view user);
+  bool isDisabled(std::string_view domain, std::string_view user);  // false if absent
 
+  // The setters do nothing for an absent account; the getters return nullopt if absent or never set.
   void setLastLogin(std::string_view domain, std::string_view user, std::int64_t when);
   std::optional<std::int64_t> lastLogin(std::string_view domain, std::string_view user);
   void setLastLogout(std::string_view domain, std::string_view user, const LastActivity& last);

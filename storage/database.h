@@ -5,6 +5,8 @@
 // differences between engines (upsert syntax, types in DDL) go through Dialect.
 // Failures throw StorageError; the blocking pool catches it at the job boundary and turns it into an
 // error value for the network thread that asked.
+// Transactions nest: an inner begin() opens a savepoint, so a store method that uses transaction() can
+// run inside a caller's transaction.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -24,19 +28,36 @@ class StorageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A statement broke a PRIMARY KEY or UNIQUE constraint (a row with that key exists). Thrown by every
+// engine, so stores can treat "already exists" portably; the transaction is still usable.
+class DuplicateKey : public StorageError {
+ public:
+  using StorageError::StorageError;
+};
+
 enum class Engine { Sqlite, Mysql };
 
+// Raw bytes for a BLOB column (SCRAM salts and keys). std::string binds as TEXT, which engines compare
+// and collate as characters, so binary data says so explicitly. Reading a BLOB column yields a Blob.
+struct Blob {
+  std::string bytes;
+  friend bool operator==(const Blob&, const Blob&) = default;
+};
+
 // A bound parameter or a column value.
-using Value = std::variant<std::nullptr_t, std::int64_t, std::string>;
+using Value = std::variant<std::nullptr_t, std::int64_t, std::string, Blob>;
 
 class Row {
  public:
   explicit Row(std::vector<Value> values) : values_(std::move(values)) {}
   std::size_t size() const { return values_.size(); }
   bool isNull(std::size_t i) const { return std::holds_alternative<std::nullptr_t>(values_.at(i)); }
+  // Reading a column as the wrong type (text as integer, integer as text) throws StorageError.
   std::int64_t getInt(std::size_t i) const;         // NULL reads as 0
   const std::string& getText(std::size_t i) const;  // NULL reads as ""; blobs are bytes
   std::optional<std::string> getOptText(std::size_t i) const;
+  std::optional<std::int64_t> getOptInt(std::size_t i) const;
+  const Value& value(std::size_t i) const { return values_.at(i); }
 
  private:
   std::vector<Value> values_;
@@ -47,21 +68,24 @@ class Connection {
   virtual ~Connection() = default;
   // Runs a statement and returns every row (statements are prepared once per connection and cached).
   virtual std::vector<Row> query(std::string_view sql, const std::vector<Value>& params = {}) = 0;
-  // Runs a statement; returns the number of rows changed.
+  // Runs a statement; returns the number of rows changed (an UPDATE counts every row it matched, even
+  // if the value was already the same: MySQL must connect with CLIENT_FOUND_ROWS to agree).
   virtual std::int64_t execute(std::string_view sql, const std::vector<Value>& params = {}) = 0;
   virtual std::int64_t lastInsertId() = 0;
   // Runs several statements without parameters (migrations).
   virtual void executeScript(std::string_view sql) = 0;
+  // begin() inside a transaction opens a savepoint; commit()/rollback() end the innermost level.
   virtual void begin() = 0;
   virtual void commit() = 0;
-  virtual void rollback() = 0;
+  virtual void rollback() = 0;  // never throws for "no transaction active"
 };
 
 // Engine differences the shared SQL needs.
 struct Dialect {
   Engine engine;
   // "INSERT … ON CONFLICT(cols) DO UPDATE SET" vs "INSERT … ON DUPLICATE KEY UPDATE": the stores
-  // build upserts through this helper: upsert("t", {"a","b","v"}, {"a","b"}, {"v"}).
+  // build upserts through this helper: upsert("t", {"a","b","v"}, {"a","b"}, {"v"}). With no update
+  // columns an existing row is left as it is.
   std::string upsert(std::string_view table, const std::vector<std::string>& columns,
                      const std::vector<std::string>& keyColumns,
                      const std::vector<std::string>& updateColumns) const;
@@ -78,7 +102,8 @@ class Database {
   virtual void migrate() = 0;
   virtual int schemaVersion() = 0;
 
-  // Runs fn inside a transaction on this thread's connection; rolls back if fn throws.
+  // Runs fn inside a transaction on this thread's connection; rolls back if fn throws. On SQLite this
+  // takes the write lock at once (BEGIN IMMEDIATE), so use it for writes, not for plain reads.
   template <class F>
   auto transaction(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
     Connection& c = connection();
@@ -93,7 +118,11 @@ class Database {
         return result;
       }
     } catch (...) {
-      c.rollback();
+      // The original error is the one worth reporting; a failed rollback leaves nothing to add.
+      try {
+        c.rollback();
+      } catch (...) {
+      }
       throw;
     }
   }

@@ -1,0 +1,43 @@
+// DESIGN: versioned schema migrations, one version history per engine. Version N means the same tables
+// on every engine (SQLite now, MySQL later with its own DDL for the same versions), so a deployment can
+// move between engines at a given version. Applied versions are rows of `schema_version`; the schema's
+// version is the largest. Each migration runs in its own transaction (on SQLite DDL is transactional, so
+// a failed migration leaves the previous version intact) and re-checks the version inside it, so two
+// processes migrating at once (parleyd and parleyctl) apply each step once.
+//
+// Rules for new migrations: append, never edit a released one; every table has a `domain` column; a
+// table holding per-user rows is keyed by (domain, username, …) and is added to kUserTables.
+// Identifiers avoid MySQL reserved words (hence `group_names`, `item_key`).
+#pragma once
+
+#include <array>
+#include <span>
+#include <string_view>
+
+#include "storage/database.h"
+
+namespace parley::storage::schema {
+
+struct Migration {
+  int version;
+  std::string_view description;
+  std::string_view sql;  // one or more statements
+};
+
+// Every table holding per-user rows, keyed by (domain, username). AccountStore::remove deletes a user
+// from each of them in one transaction; the account row goes last. A test checks that every table
+// with a `username` column is listed here.
+inline constexpr std::array<std::string_view, 6> kUserTables = {
+    "scram_credentials", "roster_items", "roster_versions", "user_data", "offline_messages", "accounts",
+};
+
+// The version history of one engine: versions 1..N, oldest first. Throws for an engine without one.
+std::span<const Migration> migrations(Engine engine);
+int latestVersion(Engine engine);
+
+// The schema version of the database (0 for an empty database). Blocking.
+int currentVersion(Database& db);
+// Applies pending migrations. Throws StorageError if the database is newer than this build. Blocking.
+void migrate(Database& db);
+
+}  // namespace parley::storage::schema

@@ -1,0 +1,93 @@
+// The SQLite version history. Tables are STRICT (SQLite ≥ 3.37) so a value bound with the wrong type
+// (text into an INTEGER column, a Blob into a TEXT column) is an error instead of silently stored.
+// Small rows keyed by text are WITHOUT ROWID: the primary key is the table, no second b-tree.
+#include <array>
+
+#include "storage/schema/schema.h"
+
+namespace parley::storage::schema {
+
+namespace {
+
+constexpr std::string_view kVersion1 = R"sql(
+CREATE TABLE accounts (
+  domain      TEXT    NOT NULL,
+  username    TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,                  -- unix seconds
+  disabled    INTEGER NOT NULL DEFAULT 0,
+  last_login  INTEGER,                           -- unix seconds, NULL: never
+  last_logout INTEGER,                           -- unix seconds, NULL: never
+  last_status TEXT,                              -- status of the last unavailable presence
+  PRIMARY KEY (domain, username)
+) STRICT, WITHOUT ROWID;
+
+-- RFC 5802 §3: only StoredKey and ServerKey, one row per hash the account supports.
+CREATE TABLE scram_credentials (
+  domain     TEXT    NOT NULL,
+  username   TEXT    NOT NULL,
+  hash       TEXT    NOT NULL CHECK (hash IN ('SHA-1', 'SHA-256', 'SHA-512')),
+  salt       BLOB    NOT NULL,
+  iterations INTEGER NOT NULL,
+  stored_key BLOB    NOT NULL,
+  server_key BLOB    NOT NULL,
+  PRIMARY KEY (domain, username, hash)
+) STRICT, WITHOUT ROWID;
+
+-- RFC 6121 §2 items with their subscription state (Appendix A). group_names: each group followed by
+-- '\n' (see roster_store.cpp).
+CREATE TABLE roster_items (
+  domain            TEXT    NOT NULL,
+  username          TEXT    NOT NULL,
+  contact           TEXT    NOT NULL,
+  name              TEXT    NOT NULL DEFAULT '',
+  group_names       TEXT    NOT NULL DEFAULT '',
+  subscription      TEXT    NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
+  ask_out           INTEGER NOT NULL DEFAULT 0,
+  pending_in        INTEGER NOT NULL DEFAULT 0,
+  pending_in_stanza TEXT    NOT NULL DEFAULT '',
+  approved          INTEGER NOT NULL DEFAULT 0,
+  visible           INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (domain, username, contact)
+) STRICT;
+
+-- XEP-0237: bumped in the same transaction as every roster change.
+CREATE TABLE roster_versions (
+  domain   TEXT    NOT NULL,
+  username TEXT    NOT NULL,
+  version  INTEGER NOT NULL,
+  PRIMARY KEY (domain, username)
+) STRICT, WITHOUT ROWID;
+
+-- Small per-user documents (private XML storage, vCard, block list…). Values can be large (vCard
+-- photos), so this one keeps its rowid.
+CREATE TABLE user_data (
+  domain   TEXT NOT NULL,
+  username TEXT NOT NULL,
+  store    TEXT NOT NULL,
+  item_key TEXT NOT NULL,
+  value    TEXT NOT NULL,
+  PRIMARY KEY (domain, username, store, item_key)
+) STRICT;
+
+-- XEP-0160. AUTOINCREMENT: ids are never reused, so id order is arrival order.
+CREATE TABLE offline_messages (
+  id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  domain   TEXT    NOT NULL,
+  username TEXT    NOT NULL,
+  stamp    INTEGER NOT NULL,                     -- unix seconds
+  xml      TEXT    NOT NULL
+) STRICT;
+CREATE INDEX offline_messages_user ON offline_messages (domain, username, id);
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations = {{
+    {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
+}};
+
+}  // namespace
+
+std::span<const Migration> sqliteMigrations() {
+  return kMigrations;
+}
+
+}  // namespace parley::storage::schema
