@@ -1,20 +1,36 @@
 // THE registration list: one line per module. A module's folder holds everything else about it.
 #include "server/module/module.h"
 
-#define PARLEY_MODULE(ns) \
-  namespace parley::xep::ns { \
+#define PARLEY_MODULE(ns)                  \
+  namespace parley::xep::ns {              \
   extern const module::ModuleInfo kModule; \
   }
 PARLEY_MODULE(disco)
+PARLEY_MODULE(ping)
+PARLEY_MODULE(version)
+PARLEY_MODULE(time)
+PARLEY_MODULE(last)
+PARLEY_MODULE(private_storage)
+PARLEY_MODULE(vcard)
+PARLEY_MODULE(blocking)
 PARLEY_MODULE(offline)
+PARLEY_MODULE(contact_addresses)
 #undef PARLEY_MODULE
 
 namespace parley::module {
 
 const std::vector<ModuleInfo>& builtinModules() {
   static const std::vector<ModuleInfo> modules = {
-      xep::disco::kModule,            // XEP-0030, XEP-0115, XEP-0128/0157
-      xep::offline::kModule,          // XEP-0160
+      xep::disco::kModule,              // XEP-0030, XEP-0115, XEP-0128/0157
+      xep::ping::kModule,               // XEP-0199
+      xep::version::kModule,            // XEP-0092
+      xep::time::kModule,               // XEP-0202
+      xep::last::kModule,               // XEP-0012
+      xep::private_storage::kModule,    // XEP-0049
+      xep::vcard::kModule,              // XEP-0054
+      xep::blocking::kModule,           // XEP-0191
+      xep::offline::kModule,            // XEP-0160
+      xep::contact_addresses::kModule,  // XEP-0157
   };
   return modules;
 }
