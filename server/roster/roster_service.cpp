@@ -265,6 +265,8 @@ void RosterService::handleSet(const router::IqRequest& req) {
 
 // After a commit: roster pushes to interested resources (RFC 6121 §2.1.6), then presences.
 void RosterService::pushAndRoute(const Jid& user, const Change& ch) {
+  log::debug("roster.changed", "user={} contact={} version={} routes={}", user.bareStr(), ch.contact, ch.version,
+             ch.route.size());
   if (ch.push || ch.pushRemove) {
     auto query = xml::make("query", std::string(kRosterNs));
     query->setAttr("ver", std::to_string(ch.version));

@@ -1,0 +1,56 @@
+// A raw XMPP client over TCP/TLS for protocol-level tests: it sends exactly the bytes a test gives
+// it (malformed XML, oversize stanzas, pipelined input) and lets the test read what comes back. It also
+// does what libstrophe cannot: SCRAM-*-PLUS with both channel-binding types, PLAIN, SASL abort.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace parley::test {
+
+class RawClient {
+public:
+  explicit RawClient(std::uint16_t port, bool directTls = false);
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  void send(std::string_view bytes);
+  // Reads until `needle` appears in what was received since the last consume(); true if it did.
+  bool waitFor(std::string_view needle, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Reads until the server closes the connection; true if it did within the timeout.
+  bool waitClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  const std::string& received() const { return buf_; }
+  void consume() { buf_.clear(); }
+
+  // <stream:stream> to `domain`; waits for the features. Returns the features received.
+  std::string openStream(std::string_view domain = "localhost");
+  bool startTls();  // <starttls/>, <proceed/>, handshake
+  // SASL with SCRAM (mechanism like "SCRAM-SHA-256" or "SCRAM-SHA-256-PLUS" with cbType
+  // "tls-exporter"/"tls-server-end-point") or "PLAIN". True on <success/>; after success the stream is
+  // restarted and bound when `bind` is true.
+  bool authenticate(const std::string& user, const std::string& password, const std::string& mechanism,
+                    const std::string& cbType = {});
+  bool bind(const std::string& resource = "raw");
+  // Full login: stream, STARTTLS (unless direct TLS), SCRAM-SHA-256, bind.
+  bool login(const std::string& user, const std::string& password);
+  std::string channelBinding(const std::string& type) const;
+
+private:
+  bool readSome(std::chrono::milliseconds timeout);
+  void waitForSaslOutcome();
+  bool handshake();
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string buf_;
+  bool closed_ = false;
+};
+
+}  // namespace parley::test

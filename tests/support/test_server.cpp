@@ -1,0 +1,222 @@
+#include "support/test_server.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <vector>
+
+#include "server/core/accounts.h"
+#include "server/xmpp/jid.h"
+#include "storage/database.h"
+
+extern char** environ;
+
+namespace parley::test {
+
+void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath, const std::string& keyPath) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 30L * 24 * 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(domain.c_str()), -1,
+                             -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  std::string san = "DNS:" + domain + ",DNS:*." + domain;
+  if (X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str())) {
+    X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(cert, key, EVP_sha256());
+  FILE* f = std::fopen(certPath.c_str(), "w");
+  PEM_write_X509(f, cert);
+  std::fclose(f);
+  f = std::fopen(keyPath.c_str(), "w");
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+}
+
+std::pair<int, std::string> runProgram(const std::vector<std::string>& argv) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return {-1, "pipe failed"};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
+  posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipefd[1]);
+  if (rc != 0) {
+    close(pipefd[0]);
+    return {-1, "spawn failed"};
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TestServer::TestServer(TestServerOptions options) : options_(std::move(options)) {
+  char tmpl[] = "/tmp/parley-test-XXXXXX";
+  char* d = mkdtemp(tmpl);
+  if (!d) throw std::runtime_error("mkdtemp failed");
+  dir_ = d;
+  writeSelfSignedCertificate(options_.domain, dir_ + "/cert.pem", dir_ + "/key.pem");
+  writeConfig();
+}
+
+TestServer::~TestServer() {
+  if (pid_ > 0) stop(std::chrono::seconds(10));
+  if (std::getenv("PARLEY_KEEP_TEST_DIRS")) {
+    std::fprintf(stderr, "test server directory kept: %s\n", dir_.c_str());
+  } else {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+void TestServer::writeConfig() {
+  std::ofstream f(configPath());
+  f << "[server]\nlog_level = \"" << options_.logLevel << "\"\ndata_dir = \".\"\nnetwork_threads = 2\n"
+    << options_.serverSection << "\n"
+    << "[[hosts]]\ndomain = \"" << options_.domain << "\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\n"
+    << "[[listeners]]\ntype = \"c2s\"\naddress = \"127.0.0.1\"\nport = 0\n\n"
+    << "[[listeners]]\ntype = \"c2s_tls\"\naddress = \"127.0.0.1\"\nport = 0\n\n"
+    << "[storage]\npath = \"parley.db\"\n\n"
+    << options_.extra << "\n";
+}
+
+void TestServer::addUser(const std::string& local, const std::string& password) {
+  storage::StorageConfig sc;
+  sc.sqlitePath = databasePath();
+  auto db = storage::openDatabase(sc);
+  db->migrate();
+  auto account = xmpp::Jid::parse(jid(local));
+  ASSERT_TRUE(account.has_value());
+  ASSERT_EQ(core::createAccount(*db, *account, password, 4096), core::AccountResult::Ok);
+}
+
+void TestServer::start() {
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
+  posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+  std::string cfg = configPath();
+  std::vector<char*> args = {const_cast<char*>(PARLEYD_PATH), const_cast<char*>("--config"), cfg.data(), nullptr};
+  int rc = posix_spawn(&pid_, PARLEYD_PATH, &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipefd[1]);
+  ASSERT_EQ(rc, 0) << "cannot start " << PARLEYD_PATH;
+  {
+    std::lock_guard lock(mu_);
+    eof_ = false;
+  }
+  reader_ = std::thread([this, fd = pipefd[0]] { readLoop(fd); });
+
+  std::unique_lock lock(mu_);
+  const std::size_t from = log_.size();
+  static const std::regex ready(R"(listener\.ready type=(c2s|c2s_tls) address=\S+ port=(\d+))");
+  bool ok = cv_.wait_for(lock, std::chrono::seconds(30), [&] {
+    c2sPort_ = tlsPort_ = 0;
+    std::string tail = log_.substr(from);
+    for (auto it = std::sregex_iterator(tail.begin(), tail.end(), ready); it != std::sregex_iterator(); ++it) {
+      auto port = static_cast<std::uint16_t>(std::stoi((*it)[2]));
+      if ((*it)[1] == "c2s")
+        c2sPort_ = port;
+      else
+        tlsPort_ = port;
+    }
+    return (c2sPort_ && tlsPort_) || eof_;
+  });
+  ASSERT_TRUE(ok && c2sPort_ && tlsPort_) << "parleyd did not start:\n" << log_;
+}
+
+void TestServer::readLoop(int fd) {
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    std::lock_guard lock(mu_);
+    log_.append(buf, static_cast<std::size_t>(n));
+    cv_.notify_all();
+  }
+  close(fd);
+  std::lock_guard lock(mu_);
+  eof_ = true;
+  cv_.notify_all();
+}
+
+int TestServer::stop(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  pid_t r = 0;
+  while ((r = waitpid(pid_, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  int result;
+  if (r == 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    result = -1;
+  } else {
+    result = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();
+  {
+    std::lock_guard lock(mu_);
+    std::ofstream(dir_ + "/parleyd.log", std::ios::app) << log_;
+  }
+  return result;
+}
+
+void TestServer::kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();
+}
+
+std::string TestServer::logs() const {
+  std::lock_guard lock(mu_);
+  return log_;
+}
+
+bool TestServer::waitForLog(const std::string& needle, std::chrono::milliseconds timeout, std::size_t from) const {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return log_.find(needle, from) != std::string::npos; });
+}
+
+}  // namespace parley::test

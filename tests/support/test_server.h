@@ -1,0 +1,81 @@
+// A real parleyd for integration tests: a temporary directory with a self-signed certificate, a
+// config listening on 127.0.0.1 with port 0 (free ports), a SQLite database, and the process itself.
+// The ports are read from parleyd's "listener.ready" log lines. Everything is removed afterwards
+// unless PARLEY_KEEP_TEST_DIRS is set (then the path is printed).
+//
+//   TestServer server;                       // or TestServer server({.extra = "[c2s]\n…"});
+//   server.addUser("alice", "secret");       // straight into the database (parleyd may be running)
+//   server.start();
+//   XmppClient alice(server.jid("alice"), "secret", server.c2sPort());
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace parley::test {
+
+struct TestServerOptions {
+  std::string domain = "localhost";
+  std::string serverSection;  // extra lines for [server] (e.g. admins = [...])
+  std::string extra;          // extra tables ([c2s], [limits], [modules.x], …)
+  std::string logLevel = "debug";
+};
+
+class TestServer {
+public:
+  explicit TestServer(TestServerOptions options = {});
+  ~TestServer();
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+
+  void addUser(const std::string& local, const std::string& password);
+  // Starts parleyd and waits until both listeners are ready (fails the test otherwise).
+  void start();
+  // SIGTERM, then waits; returns the exit status, or -1 if it had to be killed.
+  int stop(std::chrono::seconds timeout = std::chrono::seconds(15));
+  void kill9();
+  bool running() const { return pid_ > 0; }
+
+  std::uint16_t c2sPort() const { return c2sPort_; }
+  std::uint16_t tlsPort() const { return tlsPort_; }
+  const std::string& domain() const { return options_.domain; }
+  std::string jid(const std::string& local) const { return local + "@" + options_.domain; }
+  const std::string& dir() const { return dir_; }
+  std::string configPath() const { return dir_ + "/parley.toml"; }
+  std::string databasePath() const { return dir_ + "/parley.db"; }
+
+  // Everything parleyd wrote to stderr so far.
+  std::string logs() const;
+  // Waits until the log contains `needle` (after `from`, an offset into logs()).
+  bool waitForLog(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                  std::size_t from = 0) const;
+  pid_t pid() const { return pid_; }
+
+private:
+  void writeConfig();
+  void readLoop(int fd);
+
+  TestServerOptions options_;
+  std::string dir_;
+  pid_t pid_ = -1;
+  std::uint16_t c2sPort_ = 0;
+  std::uint16_t tlsPort_ = 0;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::string log_;
+  bool eof_ = false;
+};
+
+// Writes a self-signed EC certificate for `domain` (and *.domain) to certPath/keyPath.
+void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath, const std::string& keyPath);
+// Runs a program, returns {exit status, stdout+stderr}.
+std::pair<int, std::string> runProgram(const std::vector<std::string>& argv);
+
+}  // namespace parley::test
