@@ -94,7 +94,11 @@ TestServer::TestServer(TestServerOptions options) : options_(std::move(options))
 }
 
 TestServer::~TestServer() {
-  if (pid_ > 0) stop(std::chrono::seconds(10));
+  if (pid_ > 0) {
+    // Every test doubles as a check of the shutdown path: exit 0, no sanitizer report, no leak.
+    int rc = stop(std::chrono::seconds(15));
+    EXPECT_EQ(rc, 0) << "parleyd did not exit cleanly; its log:\n" << logs().substr(logs().size() > 6000 ? logs().size() - 6000 : 0);
+  }
   if (std::getenv("PARLEY_KEEP_TEST_DIRS")) {
     std::fprintf(stderr, "test server directory kept: %s\n", dir_.c_str());
   } else {

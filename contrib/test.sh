@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a full test run: installs what is missing, builds with
+# AddressSanitizer and UndefinedBehaviorSanitizer, and runs every test (unit and integration: real
+# parleyd processes driven by libstrophe and raw TLS clients over loopback).
+# Environment: PARLEY_WERROR=1 treats warnings as errors (CI sets it); PARLEY_TEST_JOBS (default 2).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/contrib/install-deps.sh"
+dir="$root/build-asan"
+"$root/contrib/build.sh" "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=ON \
+  -DPARLEY_WERROR="$([ "${PARLEY_WERROR:-0}" = 1 ] && echo ON || echo OFF)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd "$dir"
+ctest --output-on-failure -j "${PARLEY_TEST_JOBS:-2}" --timeout 180
