@@ -109,9 +109,15 @@ class Pinger : public std::enable_shared_from_this<Pinger> {
 };
 
 // Held by the module context: stops the pinger when the module stops.
-struct PingerGuard {
-  std::shared_ptr<Pinger> pinger;
-  ~PingerGuard() { pinger->stop(); }
+class PingerGuard {
+ public:
+  explicit PingerGuard(std::shared_ptr<Pinger> pinger) : pinger_(std::move(pinger)) {}
+  PingerGuard(const PingerGuard&) = delete;
+  PingerGuard& operator=(const PingerGuard&) = delete;
+  ~PingerGuard() { pinger_->stop(); }
+
+ private:
+  std::shared_ptr<Pinger> pinger_;
 };
 
 class PingModule final : public module::Module {
@@ -143,7 +149,7 @@ class PingModule final : public module::Module {
       return hooks::Action::Continue;
     });
     exec.post([pinger] { pinger->arm(); });
-    ctx.keep(std::make_shared<PingerGuard>(PingerGuard{pinger}));
+    ctx.keep(std::make_shared<PingerGuard>(pinger));
   }
 
  private:
