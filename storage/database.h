@@ -138,6 +138,9 @@ struct StorageConfig {
   std::string backend = "sqlite";
   std::string sqlitePath = "data/parley.db";
   int busyTimeoutMs = 5000;
+  // SQLite durability: "normal" (a commit survives a crash of the process; the last ones may be lost on
+  // power loss) or "full" (fsync at every commit: survives power loss, slower writes).
+  std::string sqliteSynchronous = "normal";
 };
 
 // Opens the configured backend (does not migrate). Throws StorageError with a clear message.

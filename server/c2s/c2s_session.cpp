@@ -45,6 +45,7 @@ bool isSubscriptionType(std::string_view t) {
 void C2sSession::accept(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp,
                         bool directTls) {
   auto s = std::make_shared<C2sSession>(server, executor, fd, std::move(remoteIp), directTls);
+  server.addConnection(s);
   s->start();
 }
 
@@ -434,6 +435,7 @@ void C2sSession::onStreamEnded(std::string_view reason) {
     server_.sessions().unbind(*this);
   }
   server_.addressLimiter().release(remoteIp_, authenticated_);
+  server_.removeConnection(id());
 }
 
 }  // namespace parley::c2s

@@ -266,6 +266,7 @@ Config loadConfig(const std::string& path) {
     cfg.storage.backend = r.getChoice("backend", "sqlite", {"sqlite"});
     cfg.storage.sqlitePath = resolvePath(base, r.getString("path", "data/parley.db"));
     cfg.storage.busyTimeoutMs = static_cast<int>(r.getInt("busy_timeout_ms", 5000, 0, 600000));
+    cfg.storage.sqliteSynchronous = r.getChoice("synchronous", "normal", {"normal", "full"});
     r.finish();
   } else {
     cfg.storage.sqlitePath = resolvePath(base, "data/parley.db");

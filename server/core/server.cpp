@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
 #include <thread>
 
 #include "server/c2s/c2s_session.h"
@@ -23,7 +25,38 @@ Server::Server(Config config) : config_(std::move(config)) {
   // Module configuration is validated before anything else starts.
   modules_ = std::make_unique<module::ModuleHost>(config_);
   tls_ = std::make_unique<net::TlsContexts>(config_);
-  fakeSaltSecret_ = util::randomBytes(32);
+}
+
+namespace {
+// The secret behind the SCRAM salts faked for unknown accounts. It must outlive restarts: if it
+// changed, an unknown account's salt would change while a real one's stays, which tells them apart.
+std::string loadOrCreateSecret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (secret.size() >= 32) return secret;
+  secret = util::randomBytes(32);
+  const mode_t old = ::umask(077);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(secret.data(), static_cast<std::streamsize>(secret.size()));
+  ::umask(old);
+  if (!out) throw std::runtime_error("cannot write " + path);
+  return secret;
+}
+}  // namespace
+
+void Server::addConnection(const std::shared_ptr<session::Session>& session) {
+  std::lock_guard lock(connectionsMu_);
+  connections_[session->id()] = session;
+}
+
+void Server::removeConnection(std::uint64_t sessionId) {
+  std::lock_guard lock(connectionsMu_);
+  connections_.erase(sessionId);
+}
+
+std::size_t Server::connectionCount() const {
+  std::lock_guard lock(connectionsMu_);
+  return connections_.size();
 }
 
 Server::~Server() { shutdown(); }
@@ -31,6 +64,7 @@ Server::~Server() { shutdown(); }
 void Server::start() {
   std::error_code ec;
   std::filesystem::create_directories(config_.dataDir, ec);
+  fakeSaltSecret_ = loadOrCreateSecret(config_.dataDir + "/scram-secret");
 
   db_ = storage::openDatabase(config_.storage);
   db_->migrate();
@@ -87,13 +121,20 @@ void Server::shutdown() {
   if (shutDown_ || !started_) return;
   shutDown_ = true;
   stopping_ = true;
-  log::info("server.stopping", "sessions={}", sessions_.sessionCount());
+  log::info("server.stopping", "connections={} sessions={}", connectionCount(), sessions_.sessionCount());
   // 1. No new connections.
   for (auto& l : listenerObjects_) l->stop();
   // 2. Close every stream with <system-shutdown/>; their hooks still run (presence, last activity).
-  for (auto& s : sessions_.allSessions()) s->close(xmpp::StreamError::SystemShutdown, "the server is shutting down");
+  std::vector<std::shared_ptr<session::Session>> open;
+  {
+    std::lock_guard lock(connectionsMu_);
+    for (auto& [id, weak] : connections_)
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+  }
+  for (auto& s : open) s->close(xmpp::StreamError::SystemShutdown, "the server is shutting down");
+  open.clear();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (sessions_.sessionCount() > 0 && std::chrono::steady_clock::now() < deadline)
+  while ((connectionCount() > 0 || sessions_.sessionCount() > 0) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Let the closing handlers finish their storage work before modules go away.
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

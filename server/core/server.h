@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/core/config.h"
@@ -81,6 +83,10 @@ public:
   // Secret for the SCRAM exchanges faked for unknown users (random per process).
   const std::string& fakeSaltSecret() const { return fakeSaltSecret_; }
   bool stopping() const { return stopping_.load(); }
+  // Every open client connection, authenticated or not, so shutdown can close them all.
+  void addConnection(const std::shared_ptr<session::Session>& session);
+  void removeConnection(std::uint64_t sessionId);
+  std::size_t connectionCount() const;
 
 private:
   Config config_;
@@ -101,6 +107,8 @@ private:
   std::vector<std::unique_ptr<net::Listener>> listenerObjects_;
   std::vector<BoundListener> bound_;
   std::string fakeSaltSecret_;
+  mutable std::mutex connectionsMu_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<session::Session>> connections_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
   bool shutDown_ = false;

@@ -109,7 +109,7 @@ void createDatabaseFile(const std::string& path) {
 // One thread's connection. Not thread-safe by design: only its own thread ever touches it.
 class SqliteConnection final : public Connection {
  public:
-  SqliteConnection(const std::string& path, int busyTimeoutMs) {
+  SqliteConnection(const std::string& path, int busyTimeoutMs, const std::string& synchronous) {
     int rc = sqlite3_open_v2(path.c_str(), &db_,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
@@ -127,7 +127,8 @@ class SqliteConnection final : public Connection {
       if (mode.size() != 1 || mode[0].getText(0) != "wal") {
         throw StorageError(fmt::format("sqlite database \"{}\": cannot enable WAL journal mode", path));
       }
-      executeScript("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      executeScript(synchronous == "full" ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                          : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     } catch (...) {
       close();
       throw;
@@ -327,6 +328,7 @@ SqliteDatabase::SqliteDatabase(const StorageConfig& config)
     : Database(Dialect{Engine::Sqlite}),
       path_(config.sqlitePath),
       busyTimeoutMs_(config.busyTimeoutMs),
+      synchronous_(config.sqliteSynchronous),
       id_(gNextDatabaseId.fetch_add(1)) {
   PARLEY_ASSERT_MAY_BLOCK();
   // Every thread would get its own private in-memory database.
@@ -368,7 +370,7 @@ SqliteConnection& SqliteDatabase::openForThisThread() {
     if (auto it = connections_.find(self); it != connections_.end()) return *it->second;
   }
   // Open outside the lock (it may wait on the busy timeout); only this thread adds this key.
-  auto opened = std::make_unique<SqliteConnection>(path_, busyTimeoutMs_);
+  auto opened = std::make_unique<SqliteConnection>(path_, busyTimeoutMs_, synchronous_);
   std::lock_guard lock(mutex_);
   return *connections_.emplace(self, std::move(opened)).first->second;
 }

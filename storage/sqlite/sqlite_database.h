@@ -64,6 +64,7 @@ class SqliteDatabase final : public Database {
 
   const std::string path_;
   const int busyTimeoutMs_;
+  const std::string synchronous_;
   const std::uint64_t id_;  // process-unique, keys the thread_local connection cache
   mutable std::mutex mutex_;
   std::unordered_map<std::thread::id, std::unique_ptr<SqliteConnection>> connections_;
