@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -30,6 +31,8 @@ RawClient::RawClient(std::uint16_t port, bool directTls) {
     return;
   }
   signal(SIGPIPE, SIG_IGN);  // SSL_write to a socket the server closed must not kill the test
+  timeval sendTimeout{10, 0};  // a server that stops reading must not hang the test
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
   ctx_ = SSL_CTX_new(TLS_client_method());
   if (directTls && !handshake()) {
     close(fd_);
@@ -50,15 +53,19 @@ bool RawClient::handshake() {
   return SSL_connect(ssl_) == 1;
 }
 
-void RawClient::send(std::string_view bytes) {
-  if (fd_ < 0) return;
+bool RawClient::send(std::string_view bytes) {
+  if (fd_ < 0) return false;
   std::size_t off = 0;
   while (off < bytes.size()) {
     int n = ssl_ ? SSL_write(ssl_, bytes.data() + off, static_cast<int>(bytes.size() - off))
                  : static_cast<int>(::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL));
-    if (n <= 0) return;  // the server may have closed on us: tests check what it said
+    if (n <= 0) {
+      if (ssl_) ERR_clear_error();
+      return false;  // the server may have closed on us: tests check what it said
+    }
     off += static_cast<std::size_t>(n);
   }
+  return true;
 }
 
 bool RawClient::readSome(std::chrono::milliseconds timeout) {
@@ -79,6 +86,21 @@ bool RawClient::readSome(std::chrono::milliseconds timeout) {
     return false;
   }
   buf_.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+bool RawClient::waitForAny(std::initializer_list<std::string_view> needles, std::chrono::milliseconds timeout) {
+  const auto found = [&] {
+    for (auto n : needles)
+      if (buf_.find(n) != std::string::npos) return true;
+    return false;
+  };
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!found()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    if (!readSome(left) && closed_) return found();
+  }
   return true;
 }
 
@@ -118,9 +140,9 @@ std::string RawClient::openStream(std::string_view domain) {
   return buf_;
 }
 
-bool RawClient::startTls() {
+bool RawClient::startTls(std::string_view pipelined) {
   consume();
-  send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" + std::string(pipelined));
   if (!waitFor("<proceed")) return false;
   consume();
   return handshake();
@@ -161,7 +183,10 @@ bool RawClient::authenticate(const std::string& user, const std::string& passwor
   sasl::ScramClient scram(*alg, user, password, cbType, cbType.empty() ? std::string() : channelBinding(cbType));
   send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mechanism + "'>" +
        util::base64Encode(scram.clientFirst()) + "</auth>");
-  if (!waitFor("</challenge>", std::chrono::seconds(10))) return false;
+  // The server may refuse at once (e.g. <temporary-auth-failure/> from the login limiter).
+  if (!waitForAny({"</challenge>", "</failure>"}, std::chrono::seconds(10)) ||
+      buf_.find("</challenge>") == std::string::npos)
+    return false;
   std::smatch m;
   static const std::regex challenge("<challenge[^>]*>([^<]*)</challenge>");
   if (!std::regex_search(buf_, m, challenge)) return false;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -21,17 +22,23 @@ public:
   RawClient& operator=(const RawClient&) = delete;
 
   bool ok() const { return fd_ >= 0; }
-  void send(std::string_view bytes);
+  // Writes every byte; false if the connection failed first (e.g. the server closed it). A write the
+  // server does not read fails after 10 s instead of blocking the test.
+  bool send(std::string_view bytes);
   // Reads until `needle` appears in what was received since the last consume(); true if it did.
   bool waitFor(std::string_view needle, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Reads until the server closes the connection; true if it did within the timeout.
   bool waitClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // True once a read found the connection closed by the server.
+  bool closed() const { return closed_; }
   const std::string& received() const { return buf_; }
   void consume() { buf_.clear(); }
 
   // <stream:stream> to `domain`; waits for the features. Returns the features received.
   std::string openStream(std::string_view domain = "localhost");
-  bool startTls();  // <starttls/>, <proceed/>, handshake
+  // <starttls/>, <proceed/>, handshake. `pipelined` is sent in the same write as <starttls/> (to test
+  // that plaintext injected before the handshake is ignored).
+  bool startTls(std::string_view pipelined = {});
   // SASL with SCRAM (mechanism like "SCRAM-SHA-256" or "SCRAM-SHA-256-PLUS" with cbType
   // "tls-exporter"/"tls-server-end-point") or "PLAIN". True on <success/>; after success the stream is
   // restarted and bound when `bind` is true.
@@ -44,6 +51,8 @@ public:
 
 private:
   bool readSome(std::chrono::milliseconds timeout);
+  // Reads until one of the needles appears (or the connection closes, or the timeout passes).
+  bool waitForAny(std::initializer_list<std::string_view> needles, std::chrono::milliseconds timeout);
   void waitForSaslOutcome();
   bool handshake();
   int fd_ = -1;

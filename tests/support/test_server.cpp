@@ -5,11 +5,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -55,7 +57,7 @@ void writeSelfSignedCertificate(const std::string& domain, const std::string& ce
   EVP_PKEY_free(key);
 }
 
-std::pair<int, std::string> runProgram(const std::vector<std::string>& argv) {
+std::pair<int, std::string> runProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return {-1, "pipe failed"};
   posix_spawn_file_actions_t actions;
@@ -76,11 +78,26 @@ std::pair<int, std::string> runProgram(const std::vector<std::string>& argv) {
   }
   std::string out;
   char buf[4096];
-  ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  bool timedOut = false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{pipefd[0], POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      timedOut = true;
+      kill(pid, SIGKILL);
+      out += "\n[runProgram: killed after the timeout]\n";
+      break;
+    }
+    ssize_t n = read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
   close(pipefd[0]);
   int status = 0;
   waitpid(pid, &status, 0);
+  if (timedOut) return {-1, out};
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 

@@ -75,7 +75,9 @@ private:
 
 // Writes a self-signed EC certificate for `domain` (and *.domain) to certPath/keyPath.
 void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath, const std::string& keyPath);
-// Runs a program, returns {exit status, stdout+stderr}.
-std::pair<int, std::string> runProgram(const std::vector<std::string>& argv);
+// Runs a program, returns {exit status, stdout+stderr}. A program still running after `timeout` is
+// killed (status -1), so a test that expected it to exit cannot hang.
+std::pair<int, std::string> runProgram(const std::vector<std::string>& argv,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace parley::test
