@@ -21,7 +21,7 @@ namespace parley::module {
 
 const std::vector<ModuleInfo>& builtinModules() {
   static const std::vector<ModuleInfo> modules = {
-      xep::disco::kModule,              // XEP-0030, XEP-0115, XEP-0128/0157
+      xep::disco::kModule,              // XEP-0030, XEP-0115, XEP-0128
       xep::ping::kModule,               // XEP-0199
       xep::version::kModule,            // XEP-0092
       xep::time::kModule,               // XEP-0202

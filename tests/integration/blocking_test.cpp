@@ -42,11 +42,11 @@ TEST_F(BlockingTest, BlockBobThenHisMessagesBounce) {
   EXPECT_EQ(blocklist(*alice, "g2"), std::vector<std::string>{"bob@localhost"});
 
   // Bob's message bounces with <service-unavailable/> (§3.5) and never reaches Alice.
-  sendNow(*bob, "<message to='alice@localhost' type='chat' id='m1'><body>hello?</body></message>");
+  bob->send("<message to='alice@localhost' type='chat' id='m1'><body>hello?</body></message>");
   EXPECT_TRUE(isError(bob->expect(isMessage().id("m1").type("error")), "service-unavailable"));
   EXPECT_TRUE(bob->expectNothing(isMessage().id("m1").type("error"), 300ms)) << "bounced once";
   // To a full JID too, and IQs.
-  sendNow(*bob, "<message to='" + alice->jid() + "' type='chat' id='m2'><body>psst</body></message>");
+  bob->send("<message to='" + alice->jid() + "' type='chat' id='m2'><body>psst</body></message>");
   EXPECT_TRUE(isError(bob->expect(isMessage().id("m2").type("error")), "service-unavailable"));
   EXPECT_TRUE(isError(
       bob->request("<iq type='get' id='i1' to='" + alice->jid() + "'><query xmlns='jabber:iq:version'/></iq>",
@@ -56,7 +56,7 @@ TEST_F(BlockingTest, BlockBobThenHisMessagesBounce) {
   EXPECT_TRUE(alice2->expectNothing(isMessage().from(bob->jid()), 100ms));
 
   // Alice writing to Bob is refused with <not-acceptable/> and <blocked/> (§3.6).
-  sendNow(*alice, "<message to='bob@localhost' type='chat' id='m3'><body>hi bob</body></message>");
+  alice->send("<message to='bob@localhost' type='chat' id='m3'><body>hi bob</body></message>");
   auto err = alice->expect(isMessage().id("m3").type("error"));
   ASSERT_TRUE(isError(err, "not-acceptable"));
   EXPECT_TRUE(err->child("error", "jabber:client")->child("blocked", "urn:xmpp:blocking:errors"));
@@ -67,7 +67,7 @@ TEST_F(BlockingTest, BlockBobThenHisMessagesBounce) {
       "<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></unblock></iq>",
       "u1")));
   ASSERT_TRUE(alice2->expect(isIq().type("set").child("unblock", kNs)));
-  sendNow(*bob, "<message to='" + alice->jid() + "' type='chat' id='m4'><body>again</body></message>");
+  bob->send("<message to='" + alice->jid() + "' type='chat' id='m4'><body>again</body></message>");
   EXPECT_TRUE(alice->expect(isMessage().from(bob->jid()).body("again")));
 }
 
@@ -85,7 +85,7 @@ TEST_F(BlockingTest, BlockingHidesPresence) {
   // §3.3: Bob sees Alice go offline…
   ASSERT_TRUE(bob->expect(isPresence().from(alice->jid()).type("unavailable")));
   // …and no longer sees her presence changes.
-  sendNow(*alice, "<presence><show>dnd</show></presence>");
+  alice->send("<presence><show>dnd</show></presence>");
   EXPECT_TRUE(bob->expectNothing(isPresence().from(alice->jid()), 500ms));
 
   // §3.4: unblocking sends her current presence.
@@ -105,21 +105,20 @@ TEST_F(BlockingTest, DomainItemsAndUnblockAll) {
                               "<item jid='spam.example'/><item jid='carol@localhost/c'/></block></iq>",
                               "b1")));
   // A blocked resource: only that one.
-  sendNow(*carol, "<message to='alice@localhost' type='chat' id='m1'><body>from c</body></message>");
+  carol->send("<message to='alice@localhost' type='chat' id='m1'><body>from c</body></message>");
   EXPECT_TRUE(isError(carol->expect(isMessage().id("m1").type("error")), "service-unavailable"));
   auto carol2 = client("carol", "other");
-  sendNow(*carol2,
-          "<message to='" + alice->jid() + "' type='chat' id='m2'><body>from other</body></message>");
+  carol2->send("<message to='" + alice->jid() + "' type='chat' id='m2'><body>from other</body></message>");
   EXPECT_TRUE(alice->expect(isMessage().body("from other")));
   // A blocked domain covers its users (no s2s yet, so the refusal is all we can see).
-  sendNow(*alice, "<message to='someone@spam.example' type='chat' id='m3'><body>x</body></message>");
+  alice->send("<message to='someone@spam.example' type='chat' id='m3'><body>x</body></message>");
   EXPECT_TRUE(isError(alice->expect(isMessage().id("m3").type("error")), "not-acceptable"));
 
   // §3.5: unblock with no items unblocks everyone.
   ASSERT_TRUE(
       isResult(alice->request("<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'/></iq>", "u1")));
   EXPECT_TRUE(blocklist(*alice, "g1").empty());
-  sendNow(*carol, "<message to='alice@localhost' type='chat' id='m4'><body>free again</body></message>");
+  carol->send("<message to='alice@localhost' type='chat' id='m4'><body>free again</body></message>");
   EXPECT_TRUE(alice->expect(isMessage().body("free again")));
 }
 

@@ -50,7 +50,7 @@ TEST_F(LastTest, OfflineAccountReportsTimeSinceLogoutWithStatus) {
     alice->becomeAvailable();
     bob->becomeAvailable();
     approveSubscription(*bob, *alice, "alice@localhost", "bob@localhost");
-    sendNow(*alice, "<presence><status>gone fishing</status></presence>");
+    alice->send("<presence><status>gone fishing</status></presence>");
     alice->pump(200ms);
     alice->disconnect();
     ASSERT_TRUE(server.waitForLog("c2s.closed"));

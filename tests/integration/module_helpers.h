@@ -21,13 +21,6 @@ inline bool isError(const xml::ElementPtr& reply, const std::string& condition) 
   return err && err->child(condition, kStanzasNs);
 }
 
-// Sends and runs the client's loop briefly: libstrophe writes only while its loop runs, so a stanza
-// another client is waiting for must be flushed first.
-inline void sendNow(XmppClient& c, const std::string& xml) {
-  c.send(xml);
-  c.pump(std::chrono::milliseconds(50));
-}
-
 inline bool isResult(const xml::ElementPtr& reply) {
   return reply && reply->attr("type") == "result";
 }
@@ -67,9 +60,9 @@ class ModuleTest : public ::testing::Test {
   // `from`'s presence (and last activity).
   void approveSubscription(XmppClient& to, XmppClient& from, const std::string& fromBare,
                            const std::string& toBare) {
-    sendNow(to, "<presence to='" + fromBare + "' type='subscribe'/>");
+    to.send("<presence to='" + fromBare + "' type='subscribe'/>");
     ASSERT_TRUE(from.expect(isPresence().from(toBare).type("subscribe")));
-    sendNow(from, "<presence to='" + toBare + "' type='subscribed'/>");
+    from.send("<presence to='" + toBare + "' type='subscribed'/>");
     ASSERT_TRUE(to.expect(isPresence().from(fromBare).type("subscribed")));
   }
   TestServer server;
