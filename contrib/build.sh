@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds Parley. Usage: contrib/build.sh [BUILD_DIR] [extra cmake args…]
-# Uses Ninja and ccache when present. BUILD_DIR defaults to build/.
+# Uses Ninja and ccache when present. BUILD_DIR defaults to build/. PARLEY_TARGETS limits what is built
+# (e.g. "parleyd parleyctl"); by default everything, tests included.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-"$root/build"}
@@ -12,4 +13,6 @@ if [ ! -f "$dir/CMakeCache.txt" ]; then
 else
   cmake "$dir" "$@" >/dev/null
 fi
-cmake --build "$dir" -j "$(nproc)"
+targets=()
+for t in ${PARLEY_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$dir" -j "$(nproc)" "${targets[@]}"

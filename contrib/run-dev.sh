@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 domain=${PARLEY_DOMAIN:-localhost}
 "$root/contrib/install-deps.sh"
-"$root/contrib/build.sh" "$root/build"
+PARLEY_TARGETS="parleyd parleyctl" "$root/contrib/build.sh" "$root/build"
 
 dev="$root/dev"
 mkdir -p "$dev"

@@ -425,8 +425,9 @@ void C2sSession::onStreamEnded(std::string_view reason) {
   log::info("c2s.closed", "sid={} jid={} peer={} reason=\"{}\"", id(), bound_ ? jid().str() : std::string("-"),
             remoteIp_, reason);
   if (bound_) {
-    std::string status;
-    if (presence().last) status = presence().last->childText("status", "jabber:client");
+    // The status of an explicit unavailable presence, else that of the last available one.
+    std::string status = presence().goneStatus;
+    if (presence().available && presence().last) status = presence().last->childText("status", "jabber:client");
     server_.presence().sessionEnded(*this, status);
     const bool last = server_.sessions().unbind(*this);
     hooks::SessionClosed::Context ctx{*this, last, status};

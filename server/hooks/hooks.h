@@ -104,6 +104,17 @@ struct NonzaFromClient {
   };
 };
 
+// An IQ get/set addressed to an account's bare JID by another entity, before the server answers it on
+// the account's behalf (vCard, last activity, disco…). Runs on the routing thread. Stop means a
+// handler answered it (e.g. with an error because the account blocked the requester).
+struct IqForAccount {
+  static constexpr std::string_view kName = "iq_for_account";
+  struct Context {
+    xmpp::StanzaPtr stanza;
+    xmpp::Jid account;  // bare
+  };
+};
+
 // An account was deleted (its storage rows are already gone). Runs on a network thread. Modules drop
 // in-memory state; the core closes the account's sessions.
 struct AccountRemoved {

@@ -123,7 +123,12 @@ void Connection::onReadable() {
           waitWritable();
           return;
         }
-        finishClose(err == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS read error");
+        if (err == SSL_ERROR_ZERO_RETURN)
+          finishClose("peer closed TLS");
+        else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+          finishClose("peer closed");  // TCP closed without a TLS close_notify: common, harmless here
+        else
+          finishClose("TLS read error");
         return;
       }
       n = r;

@@ -63,6 +63,7 @@ void PresenceService::outbound(session::Session& session, StanzaPtr stanza) {
     // RFC 6121 §4.6.3: everyone who got directed presence learns we left.
     for (const auto& to : state.directed) broadcastTo(to);
     state.directed.clear();
+    state.goneStatus = stanza->element().childText("status", "jabber:client");
     state.available = false;
     state.last = nullptr;
     server_.sessions().setPresence(session, false, 0, nullptr);

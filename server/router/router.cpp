@@ -41,6 +41,10 @@ void Router::bounce(const xmpp::Stanza& original, StanzaError e, std::string_vie
 }
 
 void Router::handleIq(StanzaPtr stanza, const xmpp::Jid& target, session::SessionPtr origin) {
+  if (!target.local().empty() && stanza->from().bare() != target) {
+    hooks::IqForAccount::Context ctx{stanza, target};
+    if (hooks_.run<hooks::IqForAccount>(ctx) == hooks::Action::Stop) return;
+  }
   IqRequest req{std::move(stanza), std::move(origin), target, this};
   iq_.dispatch(req);
 }

@@ -29,6 +29,7 @@ struct PresenceState {
   bool initialSent = false;   // the first available presence was processed
   int priority = 0;
   xml::ElementPtr last;       // last available presence broadcast
+  std::string goneStatus;     // status text of the last unavailable presence (XEP-0012)
   std::vector<xmpp::Jid> directed;  // who got directed presence while available (RFC 6121 §4.6)
 };
 

@@ -171,9 +171,21 @@ void InboundStream::end(std::string_view reason) {
 
 // --- Input ----------------------------------------------------------------------------------------
 
+std::string_view InboundStream::trimStreamStart(std::string_view bytes) {
+  // COMPAT(go-xmpp and others): whitespace sent after </auth> or before a new stream's XML declaration
+  // belongs to no document; expat would reject "\n<?xml …". Skip it until the stream starts.
+  if (!atStreamStart_) return bytes;
+  auto first = bytes.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  atStreamStart_ = false;
+  return bytes.substr(first);
+}
+
 void InboundStream::onData(std::string_view bytes) {
   if (ended_) return;
   lastActivity_ = std::chrono::steady_clock::now();
+  bytes = trimStreamStart(bytes);
+  if (bytes.empty()) return;
   auto status = parser_->feed(bytes);
   if (status == xml::XmlStreamParser::Status::Suspended) pendingTail_ = parser_->takeTail();
 }
@@ -197,9 +209,11 @@ void InboundStream::resumeParsing(bool restart) {
     parser_->restart();
     awaitingHeader_ = true;
     headerSent_ = false;
+    atStreamStart_ = true;
     std::string tail = std::move(pendingTail_);
     pendingTail_.clear();
-    status = tail.empty() ? xml::XmlStreamParser::Status::Ok : parser_->feed(tail);
+    std::string_view rest = trimStreamStart(tail);
+    status = rest.empty() ? xml::XmlStreamParser::Status::Ok : parser_->feed(rest);
   } else {
     pendingTail_.clear();  // expat still holds these bytes and resumes with them
     status = parser_->resume();

@@ -127,6 +127,7 @@ private:
   void startPlain(std::string_view initial);
   void saslFailure(std::string_view condition, std::string_view text = {}, bool countsAsFailure = true);
   void saslSuccess(std::string_view additional);
+  std::string_view trimStreamStart(std::string_view bytes);
   void suspendParsing();
   void resumeParsing(bool restart);
   void end(std::string_view reason);
@@ -163,6 +164,7 @@ private:
   bool ended_ = false;
   bool suspended_ = false;
   bool awaitingHeader_ = true;
+  bool atStreamStart_ = true;  // nothing but whitespace seen since the stream (re)started
 };
 
 }  // namespace parley::stream

@@ -54,6 +54,10 @@ TEST_F(BlockingTest, BlockBobThenHisMessagesBounce) {
       "service-unavailable"));
   EXPECT_TRUE(alice->expectNothing(isMessage().from(bob->jid()), 300ms));
   EXPECT_TRUE(alice2->expectNothing(isMessage().from(bob->jid()), 100ms));
+  // Nor can he query her account through the server (vCard, last activity, disco).
+  EXPECT_TRUE(isError(
+      bob->request("<iq type='get' id='i2' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>", "i2"),
+      "service-unavailable"));
 
   // Alice writing to Bob is refused with <not-acceptable/> and <blocked/> (§3.6).
   alice->send("<message to='bob@localhost' type='chat' id='m3'><body>hi bob</body></message>");

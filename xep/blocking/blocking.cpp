@@ -90,6 +90,17 @@ class BlockingModule final : public module::Module {
                                     hooks::priority::kFirst);
     ctx.hook<hooks::StanzaFromClient>([this](hooks::StanzaFromClient::Context& c) { return outbound(c); },
                                       hooks::priority::kFirst);
+    // §3.5: a blocked entity cannot query the account through the server either (vCard, last activity,
+    // disco). Checked against the cached list, i.e. while the account is online.
+    ctx.hook<hooks::IqForAccount>(
+        [this](hooks::IqForAccount::Context& c) {
+          if (exempt(c.account, c.stanza->from())) return hooks::Action::Continue;
+          auto list = cached(c.account.bareStr());
+          if (!list || !matches(*list, c.stanza->from())) return hooks::Action::Continue;
+          server_->router().bounce(*c.stanza, StanzaError::ServiceUnavailable);
+          return hooks::Action::Stop;
+        },
+        hooks::priority::kFirst);
   }
 
  private:
