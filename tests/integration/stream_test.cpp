@@ -4,6 +4,7 @@
 // limits. Each refusal is checked down to the exact element the server sends; after a stream error the
 // server must also close the stream and the connection (RFC 6120 §4.9.1.1). A SASL failure leaves the
 // stream open for another attempt (§6.4.5), and the tests check that too.
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -165,6 +166,40 @@ std::string messageOfSize(std::size_t size, const std::string& to, const std::st
   const std::string head = "<message to='" + to + "' type='chat' id='" + id + "'><body>";
   const std::string tail = "</body></message>";
   return head + std::string(size - head.size() - tail.size(), 'x') + tail;
+}
+
+// A SCRAM exchange by hand, for what RawClient::authenticate cannot do (wrong channel-binding data):
+// <auth/> with the client-first message, then <response/> with the client-final message for the
+// server's challenge (returned in `serverFirst` when given). False if no challenge came; the outcome
+// is left in received().
+bool scramByHand(RawClient& c, sasl::ScramClient& scram, const std::string& mechanism,
+                 std::string* serverFirstOut = nullptr) {
+  c.consume();
+  c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mechanism + "'>" +
+         util::base64Encode(scram.clientFirst()) + "</auth>");
+  if (!c.waitFor("</challenge>")) return false;
+  std::smatch m;
+  const std::string received = c.received();
+  if (!std::regex_search(received, m, std::regex("<challenge[^>]*>([^<]*)</challenge>"))) return false;
+  auto serverFirst = util::base64Decode(m[1].str());
+  if (!serverFirst) return false;
+  if (serverFirstOut) *serverFirstOut = *serverFirst;
+  auto final = scram.clientFinal(*serverFirst);
+  if (!final) return false;
+  c.consume();
+  c.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + util::base64Encode(*final) + "</response>");
+  return true;
+}
+
+// One attribute ("s", "i", …) of a SCRAM message like "r=…,s=…,i=4096" (RFC 5802 §5.1).
+std::string scramAttribute(const std::string& message, char name) {
+  for (std::size_t begin = 0; begin < message.size();) {
+    std::size_t end = std::min(message.find(',', begin), message.size());
+    if (end - begin >= 2 && message[begin] == name && message[begin + 1] == '=')
+      return message.substr(begin + 2, end - begin - 2);
+    begin = end + 1;
+  }
+  return {};
 }
 
 class StreamTest : public ::testing::Test {
@@ -371,6 +406,8 @@ TEST_F(StreamTest, MegabyteStanzaIsRefusedBeforeItIsFullySent) {
     if (alice->waitFor(streamErrorXml("policy-violation"), 50ms) || alice->closed()) break;
   }
   EXPECT_LT(sent, kTotal) << "the client wrote the whole megabyte";
+  // Refused within a few chunks of stanza_size (262144 bytes), not at the end.
+  EXPECT_LE(sent, 262144u + 8 * kChunk) << "sent " << sent << " bytes before the refusal";
   EXPECT_TRUE(closedWithStreamError(*alice, "policy-violation"));
 }
 
@@ -446,6 +483,7 @@ TEST_F(StreamTest, AfterStartTlsEveryMechanismAndChannelBindingTypeIsOffered) {
   std::vector<std::string> types;
   for (const auto& t : list->childrenNamed("channel-binding", kChannelBindingNs))
     types.emplace_back(t->attr("type"));
+  std::sort(types.begin(), types.end());
   EXPECT_EQ(types, (std::vector<std::string>{"tls-exporter", "tls-server-end-point"}));
 }
 
@@ -508,19 +546,7 @@ TEST_F(StreamSaslTest, PlusWithWrongChannelBindingDataGetsNotAuthorized) {
   // A man in the middle would see its own TLS session: the client's binding data does not match.
   sasl::ScramClient scram(util::HashAlg::Sha256, "alice", "alice-secret", "tls-exporter",
                           std::string(32, 'M'));
-  c->consume();
-  c->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256-PLUS'>" +
-          util::base64Encode(scram.clientFirst()) + "</auth>");
-  ASSERT_TRUE(c->waitFor("</challenge>")) << c->received();
-  std::smatch m;
-  const std::string received = c->received();
-  ASSERT_TRUE(std::regex_search(received, m, std::regex("<challenge[^>]*>([^<]*)</challenge>")));
-  auto serverFirst = util::base64Decode(m[1].str());
-  ASSERT_TRUE(serverFirst);
-  auto final = scram.clientFinal(*serverFirst);
-  ASSERT_TRUE(final);
-  c->consume();
-  c->send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + util::base64Encode(*final) + "</response>");
+  ASSERT_TRUE(scramByHand(*c, scram, "SCRAM-SHA-256-PLUS")) << c->received();
   EXPECT_TRUE(saslFailed(*c, "not-authorized"));
   EXPECT_EQ(c->received().find("<success"), std::string::npos);
 }
@@ -537,13 +563,29 @@ TEST_F(StreamSaslTest, WrongPasswordGetsNotAuthorizedAndMayRetry) {
 TEST_F(StreamSaslTest, UnknownUserGetsTheSameFailureAsWrongPassword) {
   serve();
   auto wrongPassword = encrypted();
-  EXPECT_FALSE(wrongPassword->authenticate("alice", "wrong", "SCRAM-SHA-256"));
+  sasl::ScramClient alice(util::HashAlg::Sha256, "alice", "wrong");
+  std::string aliceFirst;
+  ASSERT_TRUE(scramByHand(*wrongPassword, alice, "SCRAM-SHA-256", &aliceFirst)) << wrongPassword->received();
   EXPECT_TRUE(saslFailed(*wrongPassword, "not-authorized"));
+  // The exchange for an account that does not exist also gets a challenge and fails only at the
+  // proof, with the same element: nothing tells the two apart (no account enumeration).
   auto unknownUser = encrypted();
-  // The exchange runs to the proof (a challenge comes back), so the account's existence does not leak.
-  EXPECT_FALSE(unknownUser->authenticate("nobody", "wrong", "SCRAM-SHA-256"));
+  sasl::ScramClient nobody(util::HashAlg::Sha256, "nobody", "wrong");
+  std::string nobodyFirst;
+  ASSERT_TRUE(scramByHand(*unknownUser, nobody, "SCRAM-SHA-256", &nobodyFirst))
+      << "no challenge for an unknown user:\n"
+      << unknownUser->received();
   EXPECT_TRUE(saslFailed(*unknownUser, "not-authorized"));
   EXPECT_EQ(failureElement(unknownUser->received()), failureElement(wrongPassword->received()));
+  // The challenge looks like a real account's: same iteration count, a salt of the same size, and
+  // the same salt when asked again (a real account's salt does not change between attempts).
+  EXPECT_EQ(scramAttribute(nobodyFirst, 'i'), scramAttribute(aliceFirst, 'i'));
+  EXPECT_EQ(scramAttribute(nobodyFirst, 's').size(), scramAttribute(aliceFirst, 's').size());
+  auto again = encrypted();
+  sasl::ScramClient nobodyAgain(util::HashAlg::Sha256, "nobody", "wrong");
+  std::string nobodyFirstAgain;
+  ASSERT_TRUE(scramByHand(*again, nobodyAgain, "SCRAM-SHA-256", &nobodyFirstAgain));
+  EXPECT_EQ(scramAttribute(nobodyFirstAgain, 's'), scramAttribute(nobodyFirst, 's'));
 }
 
 TEST_F(StreamSaslTest, UnknownMechanismGetsInvalidMechanism) {
