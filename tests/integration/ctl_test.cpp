@@ -267,5 +267,26 @@ TEST_F(CtlTest, SigtermEndsEverySessionWithSystemShutdownAndKeepsOfflineMessages
   EXPECT_EQ(m->attr("from"), alice.jid());
 }
 
+TEST_F(CtlTest, SigtermAlsoEndsStreamsThatAreNotLoggedInYet) {
+  server.addUser("alice", "alice-secret");
+  server.start();
+  // One client has only opened its stream, one has authenticated but not bound a resource.
+  RawClient fresh(server.c2sPort());
+  fresh.openStream();
+  RawClient unbound(server.c2sPort());
+  unbound.openStream();
+  ASSERT_TRUE(unbound.startTls());
+  unbound.openStream();
+  ASSERT_TRUE(unbound.authenticate("alice", "alice-secret", "SCRAM-SHA-256"));
+
+  EXPECT_EQ(server.stop(), 0) << server.logs();
+  // RFC 6120 §4.9.3.18: "all active streams are being closed".
+  for (RawClient* c : {&fresh, &unbound}) {
+    EXPECT_TRUE(c->waitFor("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"))
+        << c->received();
+    EXPECT_TRUE(c->waitClosed());
+  }
+}
+
 }  // namespace
 }  // namespace parley::test
