@@ -161,6 +161,8 @@ class Inbox : private xml::StreamParserHandler {
   std::deque<xml::ElementPtr> stanzas_;
 };
 
+constexpr std::size_t kMegabyte = 1024 * 1024;
+
 // A message of exactly `size` bytes (the body is padded with 'x').
 std::string messageOfSize(std::size_t size, const std::string& to, const std::string& id) {
   const std::string head = "<message to='" + to + "' type='chat' id='" + id + "'><body>";
@@ -389,26 +391,52 @@ TEST_F(StreamTest, StanzaOneByteOverStanzaSizeGetsPolicyViolation) {
   EXPECT_TRUE(bobInbox.expectNothing(isMessage().id("big"), 300ms));
 }
 
+// Sends `start`, then up to 1 MiB of 'x' in 16 KiB chunks, reading after each one; stops when the
+// server refuses (or the connection fails). Returns the bytes of 'x' written.
+std::size_t sendMegabyteUntilRefused(RawClient& c, const std::string& start) {
+  constexpr std::size_t kChunk = 16 * 1024;
+  const std::string chunk(kChunk, 'x');
+  std::size_t sent = 0;
+  if (!c.send(start)) return 0;
+  while (sent < kMegabyte && c.send(chunk)) {
+    sent += kChunk;
+    // Gives the server time to read this chunk; stops as soon as the refusal is here.
+    if (c.waitFor(streamErrorXml("policy-violation"), 50ms) || c.closed()) break;
+  }
+  return sent;
+}
+
 TEST_F(StreamTest, MegabyteStanzaIsRefusedBeforeItIsFullySent) {
   serve();
   auto alice = loggedIn("alice", "a");
   alice->consume();
-  // Written in 16 KiB chunks, reading after each one: the server must refuse once it has seen
-  // stanza_size bytes, not buffer the whole megabyte first.
-  constexpr std::size_t kChunk = 16 * 1024;
-  constexpr std::size_t kTotal = 1024 * 1024;
-  const std::string chunk(kChunk, 'x');
-  std::size_t sent = 0;
-  ASSERT_TRUE(alice->send("<message to='bob@localhost' type='chat' id='huge'><body>"));
-  while (sent < kTotal && alice->send(chunk)) {
-    sent += kChunk;
-    // Gives the server time to read this chunk; stops as soon as the refusal is here.
-    if (alice->waitFor(streamErrorXml("policy-violation"), 50ms) || alice->closed()) break;
-  }
-  EXPECT_LT(sent, kTotal) << "the client wrote the whole megabyte";
+  // The server must refuse once it has seen stanza_size bytes, not buffer the whole megabyte first.
+  const std::size_t sent =
+      sendMegabyteUntilRefused(*alice, "<message to='bob@localhost' type='chat' id='huge'><body>");
+  EXPECT_LT(sent, kMegabyte) << "the client wrote the whole megabyte";
   // Refused within a few chunks of stanza_size (262144 bytes), not at the end.
-  EXPECT_LE(sent, 262144u + 8 * kChunk) << "sent " << sent << " bytes before the refusal";
+  EXPECT_LE(sent, 262144u + 8 * 16 * 1024) << "sent " << sent << " bytes before the refusal";
   EXPECT_TRUE(closedWithStreamError(*alice, "policy-violation"));
+}
+
+TEST_F(StreamTest, MegabyteAttributeValueIsRefusedBeforeItIsFullySent) {
+  serve();
+  auto alice = loggedIn("alice", "a");
+  alice->consume();
+  // One start tag that never ends: a single XML token, so no parser event marks its progress.
+  const std::size_t sent = sendMegabyteUntilRefused(*alice, "<message to='bob@localhost' id='");
+  EXPECT_LE(sent, 262144u + 8 * 16 * 1024) << "sent " << sent << " bytes before the refusal";
+  EXPECT_TRUE(closedWithStreamError(*alice, "policy-violation"));
+}
+
+TEST_F(StreamTest, WhitespaceBeforeAuthenticationDoesNotCountAsAStanza) {
+  serve();  // stanza_size_preauth = 10000
+  auto c = connect();
+  c->openStream();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(c->send(std::string(1000, ' ')));
+  EXPECT_TRUE(c->startTls()) << c->received();
+  c->openStream();
+  EXPECT_TRUE(c->authenticate("alice", "alice-secret", "SCRAM-SHA-256")) << c->received();
 }
 
 // --- Before authentication and binding ------------------------------------------------------------
@@ -503,6 +531,17 @@ TEST_F(StreamTest, PlaintextPipelinedAfterStartTlsIsIgnored) {
   EXPECT_TRUE(answersPing(*c, "real"));
   EXPECT_TRUE(inbox.expectNothing(isIq().id("injected"), 300ms)) << "the injected IQ was answered";
   EXPECT_TRUE(server->waitForLog("c2s.starttls.injection_dropped"));
+}
+
+TEST_F(StreamTest, StartTlsOnAnEncryptedStreamFailsAndCloses) {
+  serve();
+  auto c = encrypted();
+  c->consume();
+  c->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  // §5.4.2.2: <failure/>, then the stream and the connection are closed.
+  EXPECT_TRUE(c->waitFor("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")) << c->received();
+  EXPECT_TRUE(c->waitFor("</stream:stream>")) << c->received();
+  EXPECT_TRUE(c->waitClosed());
 }
 
 // --- SASL (RFC 6120 §6) ---------------------------------------------------------------------------
@@ -649,6 +688,23 @@ TEST_F(StreamSaslTest, LoginLimiterRefusesTheAccountFromThatAddressButNotOthers)
   EXPECT_TRUE(bob->authenticate("bob", "bob-secret", "SCRAM-SHA-256")) << bob->received();
 }
 
+TEST_F(StreamSaslTest, StreamRestartAndBindPipelinedAfterAuthAreProcessedInOrder) {
+  serve();
+  auto c = encrypted();
+  c->consume();
+  // The bytes after <auth/> belong to the restarted stream (§6.4.6): the new header and the bind
+  // request arrive in the same write as the authentication.
+  c->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+          util::base64Encode(std::string("\0alice\0alice-secret", 19)) + "</auth>" +
+          streamHeader(kHeaderAttributes) +
+          "<iq type='set' id='pb'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>pipe</resource>"
+          "</bind></iq>");
+  EXPECT_TRUE(c->waitFor("<jid>alice@localhost/pipe</jid>")) << c->received();
+  const std::string& r = c->received();
+  EXPECT_LT(r.find("<success"), r.find("<stream:stream")) << r;
+  EXPECT_LT(r.find("<stream:features>"), r.find("<jid>")) << r;
+}
+
 // --- Resource binding (RFC 6120 §7) ---------------------------------------------------------------
 
 TEST_F(StreamTest, ClientChosenResourceIsHonoured) {
@@ -683,6 +739,12 @@ TEST_F(StreamTest, SameResourceTwiceReplacesTheOldSessionWithConflict) {
   EXPECT_NE(second->received().find("<jid>alice@localhost/phone</jid>"), std::string::npos);
   EXPECT_TRUE(closedWithStreamError(*first, "conflict"));  // §7.7.2.2, policy "override"
   EXPECT_TRUE(answersPing(*second));
+  // The old session's end must not take the new one's place with it: the full JID still reaches it.
+  ASSERT_TRUE(server->waitForLog("c2s.closed"));
+  auto bob = loggedIn("bob", "b");
+  Inbox inbox(*second);
+  bob->send("<message to='alice@localhost/phone' type='chat' id='after'><body>still there?</body></message>");
+  EXPECT_TRUE(inbox.expect(isMessage().id("after").from("bob@localhost/b"))) << second->received();
 }
 
 TEST_F(StreamTest, SameResourceTwiceWithRefuseNewGetsConflictIqError) {
