@@ -1,0 +1,50 @@
+// Everything parley-bench was asked to do, as parsed from the command line. Plain data: the scenarios
+// read it, the JSON report echoes it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace parley::bench {
+
+struct Options {
+  std::string scenario;  // "login", "idle", "chat" or "provision"
+
+  // Where and how to connect (loopback only).
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: 5222, or 5223 with --direct-tls
+  bool directTls = false;
+  std::string domain = "localhost";
+  std::string mechanism = "SCRAM-SHA-256";
+  std::string resource = "bench";
+  unsigned sourceAddresses = 1;  // connect from 127.0.0.1 … 127.0.0.N
+  double timeoutSeconds = 30;    // per login
+
+  // Accounts: <prefix><i>@<domain> for i in [firstUser, firstUser + users).
+  std::string prefix = "bench";
+  std::string password = "bench-password";
+  std::size_t users = 1000;
+  std::size_t firstUser = 0;
+
+  unsigned threads = 1;
+  std::size_t concurrency = 100;  // logins in flight at once
+  int serverPid = 0;              // 0: no server measurements
+  bool jsonOnly = false;
+
+  // idle
+  double holdSeconds = 10;
+  double settleSeconds = 2;
+  // chat
+  double rate = 1000;  // messages per second, all senders together
+  double durationSeconds = 10;
+  double drainSeconds = 2;
+  // login, idle and chat: how long to wait for the server to close each stream after </stream:stream>
+  double closeTimeoutSeconds = 10;
+
+  // provision
+  std::string database;
+  std::uint32_t iterations = 4096;
+};
+
+}  // namespace parley::bench

@@ -1,0 +1,18 @@
+// The benchmark scenarios. Each returns the process exit status: 0 when it ran (failed logins are
+// results, not errors), 1 when it could not run at all. Reports go to stdout (JSON) and stderr (text).
+#pragma once
+
+#include "contrib/bench/options.h"
+
+namespace parley::bench {
+
+// N logins, at most C in flight; each session closes as soon as it is online.
+int runLogin(const Options& options);
+// N sessions logged in and held; the server's memory per session and CPU for the logins.
+int runIdle(const Options& options);
+// N/2 sender → receiver pairs exchanging messages at a fixed total rate; delivery latency and losses.
+int runChat(const Options& options);
+// Creates the accounts straight in a SQLite database (parleyd may be running).
+int runProvision(const Options& options);
+
+}  // namespace parley::bench
