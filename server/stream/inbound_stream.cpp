@@ -471,23 +471,7 @@ void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view in
     saslFailure(sasl::saslErrorName(first.error), {}, first.error == sasl::SaslError::NotAuthorized);
     return;
   }
-  auto user = xmpp::Jid::prepLocal(first.username);
-  if (!user || user->empty()) {
-    saslFailure("not-authorized");
-    return;
-  }
-  saslUser_ = *user;
-  if (!first.authzid.empty()) {
-    auto az = xmpp::Jid::parse(first.authzid);
-    if (!az || az->bareStr() != saslUser_ + "@" + domain_ || az->isFull()) {
-      saslFailure("invalid-authzid", {}, false);
-      return;
-    }
-  }
-  if (!policy_.mayAttemptLogin(saslUser_)) {
-    saslFailure("temporary-auth-failure", "too many failed attempts; try again later", false);
-    return;
-  }
+  if (!acceptIdentity(first.username, first.authzid)) return;
   saslState_ = SaslState::Busy;
   suspendParsing();
   auto owner = owner_.lock();
@@ -510,6 +494,29 @@ void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view in
   });
 }
 
+bool InboundStream::acceptIdentity(std::string_view username, std::string_view authzid) {
+  // The SASL username is the JID's localpart (RFC 6120 §6.3.8), prepared like one.
+  auto user = xmpp::Jid::prepLocal(username);
+  if (!user) {
+    saslFailure("not-authorized");
+    return false;
+  }
+  saslUser_ = *user;
+  // An authorization identity may only name the account itself (no impersonation, RFC 6120 §6.3.8).
+  if (!authzid.empty()) {
+    auto az = xmpp::Jid::parse(authzid);
+    if (!az || az->isFull() || az->bareStr() != saslUser_ + "@" + domain_) {
+      saslFailure("invalid-authzid", {}, false);
+      return false;
+    }
+  }
+  if (!policy_.mayAttemptLogin(saslUser_)) {
+    saslFailure("temporary-auth-failure", "too many failed attempts; try again later", false);
+    return false;
+  }
+  return true;
+}
+
 void InboundStream::scramClientFinal(std::string_view message) {
   auto result = scram_->clientFinal(message);
   if (result.error != sasl::SaslError::None) {
@@ -525,23 +532,7 @@ void InboundStream::startPlain(std::string_view initial) {
     saslFailure("malformed-request", {}, false);
     return;
   }
-  auto user = xmpp::Jid::prepLocal(parsed.authcid);
-  if (!user || user->empty()) {
-    saslFailure("not-authorized");
-    return;
-  }
-  saslUser_ = *user;
-  if (!parsed.authzid.empty()) {
-    auto az = xmpp::Jid::parse(parsed.authzid);
-    if (!az || az->isFull() || az->bareStr() != saslUser_ + "@" + domain_) {
-      saslFailure("invalid-authzid", {}, false);
-      return;
-    }
-  }
-  if (!policy_.mayAttemptLogin(saslUser_)) {
-    saslFailure("temporary-auth-failure", "too many failed attempts; try again later", false);
-    return;
-  }
+  if (!acceptIdentity(parsed.authcid, parsed.authzid)) return;
   saslState_ = SaslState::Busy;
   suspendParsing();
   auto owner = owner_.lock();

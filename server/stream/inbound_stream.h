@@ -123,6 +123,7 @@ private:
   void handleAuth(const xml::Element& e);
   void handleResponse(const xml::Element& e);
   void startScram(util::HashAlg alg, bool plus, std::string_view initial);
+  bool acceptIdentity(std::string_view username, std::string_view authzid);
   void scramClientFinal(std::string_view message);
   void startPlain(std::string_view initial);
   void saslFailure(std::string_view condition, std::string_view text = {}, bool countsAsFailure = true);
