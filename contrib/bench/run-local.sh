@@ -16,6 +16,8 @@
 #   BENCH_LOGIN_CONCURRENCY= logins in flight for the login runs (default: BENCH_USERS, all at once)
 #   BENCH_TIMEOUT=30         seconds allowed per login
 #   BENCH_HOLD=5             seconds idle holds the sessions
+#   BENCH_SETTLE=10          seconds between the last login and the memory reading (parleyd releases an
+#                            idle session's XML parser after 3–8 s of silence)
 #   BENCH_THREADS=1          client threads
 #   BENCH_SOURCE_ADDRESSES=1 connect from 127.0.0.1 … 127.0.0.N
 #   BENCH_CHAT_RATE=         messages/s for the chat scenario (unset: no chat run)
@@ -124,7 +126,7 @@ COMMON=(--host 127.0.0.1 --domain localhost --threads "$THREADS" --source-addres
 
 echo "== idle: $USERS sessions" >&2
 "$BENCH" idle "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" --hold "$HOLD" \
-  >"$DIR/idle.json"
+  --settle "${BENCH_SETTLE:-10}" >"$DIR/idle.json"
 
 echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (STARTTLS)" >&2
 "$BENCH" login "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \

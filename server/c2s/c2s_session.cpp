@@ -23,19 +23,6 @@ namespace {
 constexpr std::string_view kBindNs = "urn:ietf:params:xml:ns:xmpp-bind";
 constexpr std::string_view kSessionNs = "urn:ietf:params:xml:ns:xmpp-session";
 
-stream::StreamSettings settingsFrom(const core::Config& cfg, bool directTls) {
-  stream::StreamSettings s;
-  s.directTls = directTls;
-  s.requireTls = cfg.c2s.requireTls;
-  s.mechanisms = cfg.c2s.saslMechanisms;
-  s.preauthLimits = xml::ParserLimits{cfg.limits.stanzaSizePreauth, cfg.limits.maxDepth, cfg.limits.maxChildren,
-                                      cfg.limits.maxAttributes};
-  s.limits = xml::ParserLimits{cfg.limits.stanzaSize, cfg.limits.maxDepth, cfg.limits.maxChildren,
-                               cfg.limits.maxAttributes};
-  s.preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
-  return s;
-}
-
 bool isSubscriptionType(std::string_view t) {
   return t == "subscribe" || t == "subscribed" || t == "unsubscribe" || t == "unsubscribed";
 }
@@ -56,7 +43,7 @@ C2sSession::C2sSession(core::Server& server, runtime::Executor executor, int fd,
       remoteIp_(remoteIp),
       stream_(executor, fd, remoteIp,
               net::ConnectionLimits{server.config().limits.writeQueuePause, server.config().limits.writeQueueMax},
-              server.tls(), settingsFrom(server.config(), directTls), *this),
+              server.tls(), server.streamSettings(directTls), *this),
       tokens_(server.config().limits.stanzaBurst),
       lastRefill_(std::chrono::steady_clock::now()) {}
 
@@ -404,6 +391,17 @@ void C2sSession::deliverNow(StanzaPtr stanza) {
 }
 
 void C2sSession::sendToSelf(StanzaPtr stanza) { stream_.send(stanza); }
+
+void C2sSession::housekeeping() {
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  executor().post([self] {
+    // A phone in the background sends nothing for minutes: it needs no XML parser meanwhile.
+    constexpr auto kIdle = std::chrono::seconds(3);
+    if (!self->ended_ && std::chrono::steady_clock::now() - self->stream_.lastActivity() >= kIdle &&
+        self->stream_.releaseIdleMemory())
+      log::trace("c2s.idle.parser_released", "sid={}", self->id());
+  });
+}
 
 void C2sSession::close(StreamError error, std::string text) {
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());

@@ -34,6 +34,7 @@ public:
   void deliver(xmpp::StanzaPtr stanza) override;
   void close(xmpp::StreamError error, std::string text = {}) override;
   std::chrono::steady_clock::time_point lastActivity() const override { return stream_.lastActivity(); }
+  void housekeeping() override;
 
   // StreamPolicy
   bool hostKnown(std::string_view domain) override;

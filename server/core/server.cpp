@@ -1,5 +1,6 @@
 #include "server/core/server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,15 +18,10 @@
 #include "server/net/tls_context.h"
 #include "server/presence/presence_service.h"
 #include "server/roster/roster_service.h"
+#include "server/stream/inbound_stream.h"
 #include "server/util/crypto.h"
 
 namespace parley::core {
-
-Server::Server(Config config) : config_(std::move(config)) {
-  // Module configuration is validated before anything else starts.
-  modules_ = std::make_unique<module::ModuleHost>(config_);
-  tls_ = std::make_unique<net::TlsContexts>(config_);
-}
 
 namespace {
 // The secret behind the SCRAM salts faked for unknown accounts. It must outlive restarts: if it
@@ -42,7 +38,28 @@ std::string loadOrCreateSecret(const std::string& path) {
   if (!out) throw std::runtime_error("cannot write " + path);
   return secret;
 }
+
+std::shared_ptr<const stream::StreamSettings> makeStreamSettings(const Config& cfg, bool directTls) {
+  auto s = std::make_shared<stream::StreamSettings>();
+  s->directTls = directTls;
+  s->requireTls = cfg.c2s.requireTls;
+  s->mechanisms = cfg.c2s.saslMechanisms;
+  s->preauthLimits = xml::ParserLimits{cfg.limits.stanzaSizePreauth, cfg.limits.maxDepth, cfg.limits.maxChildren,
+                                       cfg.limits.maxAttributes};
+  s->limits =
+      xml::ParserLimits{cfg.limits.stanzaSize, cfg.limits.maxDepth, cfg.limits.maxChildren, cfg.limits.maxAttributes};
+  s->preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
+  return s;
+}
 }  // namespace
+
+Server::Server(Config config) : config_(std::move(config)) {
+  // Module configuration is validated before anything else starts.
+  modules_ = std::make_unique<module::ModuleHost>(config_);
+  tls_ = std::make_unique<net::TlsContexts>(config_);
+  startTlsSettings_ = makeStreamSettings(config_, false);
+  directTlsSettings_ = makeStreamSettings(config_, true);
+}
 
 void Server::addConnection(const std::shared_ptr<session::Session>& session) {
   std::lock_guard lock(connectionsMu_);
@@ -103,8 +120,34 @@ void Server::start() {
     bound_.push_back(BoundListener{l.type, l.address, listener->port()});
     listenerObjects_.push_back(std::move(listener));
   }
+  scheduleHousekeeping();
   log::info("server.started", "hosts={} modules={} network_threads={}", config_.hosts.size(),
             modules_->started().size(), io_->size());
+}
+
+// Every few seconds each connection gets a chance to drop memory it does not need while idle.
+void Server::scheduleHousekeeping() {
+  housekeepingTimer_ = std::make_unique<runtime::Timer>(io_->executor(0), std::chrono::seconds(5), [this] {
+    if (stopping_) return;
+    std::vector<std::shared_ptr<session::Session>> open;
+    {
+      std::lock_guard lock(connectionsMu_);
+      open.reserve(connections_.size());
+      for (auto& [id, weak] : connections_)
+        if (auto s = weak.lock()) open.push_back(std::move(s));
+    }
+    for (auto& s : open) s->housekeeping();
+    // Memory idle sessions gave back sits in free chunks between live ones; return whole free pages
+    // to the kernel (glibc walks its arenas, so this runs on the blocking pool, not here).
+    pool_->submit([n = open.size()] {
+      malloc_trim(0);
+      if (log::debugEnabled()) {
+        const struct mallinfo2 mi = mallinfo2();
+        log::debug("server.memory", "connections={} heap_in_use={} heap_free={}", n, mi.uordblks, mi.fordblks);
+      }
+    });
+    scheduleHousekeeping();
+  });
 }
 
 void Server::waitForShutdownSignal() {
@@ -124,6 +167,7 @@ void Server::shutdown() {
   log::info("server.stopping", "connections={} sessions={}", connectionCount(), sessions_.sessionCount());
   // 1. No new connections.
   for (auto& l : listenerObjects_) l->stop();
+  io_->executor(0).post([this] { housekeepingTimer_.reset(); });
   // 2. Close every stream with <system-shutdown/>; their hooks still run (presence, last activity).
   std::vector<std::shared_ptr<session::Session>> open;
   {

@@ -33,6 +33,9 @@ class AddressLimiter;
 namespace parley::module {
 class ModuleHost;
 }
+namespace parley::stream {
+struct StreamSettings;
+}
 namespace parley::roster {
 class RosterService;
 }
@@ -80,6 +83,10 @@ public:
   net::AddressLimiter& addressLimiter() { return *addressLimiter_; }
   c2s::LoginLimiter& loginLimiter() { return *loginLimiter_; }
   const std::vector<BoundListener>& listeners() const { return bound_; }
+  // Stream settings for client listeners, built once from the config and shared by every stream.
+  std::shared_ptr<const stream::StreamSettings> streamSettings(bool directTls) const {
+    return directTls ? directTlsSettings_ : startTlsSettings_;
+  }
   // Secret for the SCRAM exchanges faked for unknown users (random per process).
   const std::string& fakeSaltSecret() const { return fakeSaltSecret_; }
   bool stopping() const { return stopping_.load(); }
@@ -107,9 +114,12 @@ private:
   std::vector<std::unique_ptr<net::Listener>> listenerObjects_;
   std::vector<BoundListener> bound_;
   std::string fakeSaltSecret_;
+  std::shared_ptr<const stream::StreamSettings> startTlsSettings_, directTlsSettings_;
   mutable std::mutex connectionsMu_;
   std::unordered_map<std::uint64_t, std::weak_ptr<session::Session>> connections_;
   std::atomic<bool> stopping_{false};
+  runtime::TimerPtr housekeepingTimer_;
+  void scheduleHousekeeping();
   bool started_ = false;
   bool shutDown_ = false;
 };

@@ -54,6 +54,8 @@ public:
   // When the client last sent anything (whitespace included). Read on the session's executor.
   virtual std::chrono::steady_clock::time_point lastActivity() const = 0;
   PresenceState& presence() { return presence_; }
+  // Thread-safe: called periodically by the server; an idle session drops memory it can rebuild.
+  virtual void housekeeping() {}
 
 protected:
   Session(std::uint64_t id, runtime::Executor executor) : id_(id), executor_(executor) {}

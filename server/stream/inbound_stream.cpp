@@ -56,13 +56,14 @@ std::optional<std::string> decodeSasl(std::string_view text) {
 }  // namespace
 
 InboundStream::InboundStream(runtime::Executor executor, int fd, std::string remoteAddress,
-                             net::ConnectionLimits connLimits, const net::TlsContexts& tls, StreamSettings settings,
+                             net::ConnectionLimits connLimits, const net::TlsContexts& tls,
+                             std::shared_ptr<const StreamSettings> settings,
                              StreamPolicy& policy)
     : tls_(tls),
       settings_(std::move(settings)),
       policy_(policy),
       conn_(executor, fd, std::move(remoteAddress), connLimits),
-      parser_(std::make_unique<xml::XmlStreamParser>(*this, settings_.preauthLimits)),
+      parser_(std::make_unique<xml::XmlStreamParser>(*this, settings_->preauthLimits)),
       lastActivity_(std::chrono::steady_clock::now()) {}
 
 InboundStream::~InboundStream() = default;
@@ -70,13 +71,13 @@ InboundStream::~InboundStream() = default;
 void InboundStream::start(std::weak_ptr<void> owner) {
   owner_ = owner;
   conn_.setOwner(owner, this);
-  preauthTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), settings_.preauthTimeout, [this, owner] {
+  preauthTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), settings_->preauthTimeout, [this, owner] {
     auto self = owner.lock();
     if (!self || established_ || ended_) return;
     log::info("c2s.preauth_timeout", "peer={}", conn_.remoteAddress());
     closeWithError(xmpp::StreamError::ConnectionTimeout, "authentication took too long");
   });
-  if (settings_.directTls) {
+  if (settings_->directTls) {
     conn_.pauseReading();
     conn_.startReading();
     conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
@@ -157,6 +158,11 @@ void InboundStream::close() {
 
 void InboundStream::pauseInput() { conn_.pauseReading(); }
 
+bool InboundStream::releaseIdleMemory() {
+  if (ended_ || suspended_ || !authenticated_ || awaitingHeader_) return false;
+  return parser_->hibernate();
+}
+
 void InboundStream::resumeInput() {
   if (!suspended_) conn_.resumeReading();
 }
@@ -187,7 +193,13 @@ void InboundStream::onData(std::string_view bytes) {
   bytes = trimStreamStart(bytes);
   if (bytes.empty()) return;
   auto status = parser_->feed(bytes);
-  if (status == xml::XmlStreamParser::Status::Suspended) pendingTail_ = parser_->takeTail();
+  if (status == xml::XmlStreamParser::Status::Suspended) {
+    pendingTail_ = parser_->takeTail();
+  } else if (elementsSinceFresh_ >= kRecycleParserEvery && parser_->hibernate()) {
+    // Expat keeps every element and attribute name it has seen; a fresh parser now and then bounds
+    // that, whatever names a client invents.
+    elementsSinceFresh_ = 0;
+  }
 }
 
 void InboundStream::onDisconnected(std::string_view reason) { end(reason); }
@@ -273,7 +285,7 @@ std::vector<std::string> InboundStream::offeredMechanisms() const {
   std::vector<std::string> out;
   const bool secure = conn_.secure();
   const auto cb = channelBindings();
-  for (const auto& m : settings_.mechanisms) {
+  for (const auto& m : settings_->mechanisms) {
     auto info = mechInfo(m);
     if (!info) continue;
     if (!info->scram && !secure) continue;             // PLAIN only inside TLS
@@ -301,12 +313,12 @@ void InboundStream::sendFeatures() {
   xml::Element features("features", std::string(kStreamNs));
   if (!authenticated_) {
     const bool secure = conn_.secure();
-    if (!secure && !settings_.directTls) {
+    if (!secure && !settings_->directTls) {
       auto st = xml::make("starttls", std::string(kTlsNs));
-      if (settings_.requireTls) st->addChild(xml::make("required", std::string(kTlsNs)));
+      if (settings_->requireTls) st->addChild(xml::make("required", std::string(kTlsNs)));
       features.addChild(st);
     }
-    if (secure || !settings_.requireTls) {
+    if (secure || !settings_->requireTls) {
       auto mechs = xml::make("mechanisms", std::string(kSaslNs));
       for (const auto& m : offeredMechanisms()) mechs->addTextChild("mechanism", kSaslNs, m);
       features.addChild(mechs);
@@ -339,6 +351,7 @@ void InboundStream::sendFeatures() {
 
 void InboundStream::onElement(xml::ElementPtr element) {
   if (ended_) return;
+  ++elementsSinceFresh_;
   if (authenticated_) {
     policy_.onElement(std::move(element));
     return;
@@ -378,7 +391,7 @@ void InboundStream::onParseError(xml::ParseError error, std::string_view detail)
 // --- STARTTLS (RFC 6120 §5) -----------------------------------------------------------------------
 
 void InboundStream::handleStartTls(const xml::Element&) {
-  if (conn_.secure() || settings_.directTls) {
+  if (conn_.secure() || settings_->directTls) {
     conn_.send(fmt::format("<failure xmlns='{}'/></stream:stream>", kTlsNs));
     conn_.close();
     end("STARTTLS on a secure stream");
@@ -412,7 +425,7 @@ void InboundStream::handleAuth(const xml::Element& e) {
     saslFailure("malformed-request", "an exchange is already in progress", false);
     return;
   }
-  if (!conn_.secure() && settings_.requireTls) {
+  if (!conn_.secure() && settings_->requireTls) {
     saslFailure("encryption-required", {}, false);
     return;
   }
@@ -463,7 +476,7 @@ void InboundStream::handleResponse(const xml::Element& e) {
 
 void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view initial) {
   const bool plusAdvertised = conn_.secure() && channelBindings().anyAvailable() &&
-                              std::any_of(settings_.mechanisms.begin(), settings_.mechanisms.end(),
+                              std::any_of(settings_->mechanisms.begin(), settings_->mechanisms.end(),
                                           [](const std::string& m) { return m.ends_with("-PLUS"); });
   scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised, channelBindings());
   auto first = scram_->clientFirst(initial);
@@ -565,7 +578,7 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
   out += "</failure>";
   suspendParsing();
   auto owner = owner_.lock();
-  const bool tooMany = saslFailures_ >= settings_.maxSaslAttempts;
+  const bool tooMany = saslFailures_ >= settings_->maxSaslAttempts;
   // A timer, also for no delay, so the parser is always resumed from outside its callbacks.
   preauthFailureTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), delay, [this, owner, out, tooMany] {
     if (ended_) return;
@@ -590,7 +603,7 @@ void InboundStream::saslSuccess(std::string_view additional) {
   log::info("c2s.auth.success", "peer={} jid={}@{} mechanism={}", conn_.remoteAddress(), user_, domain_,
             saslMechanism_);
   policy_.authenticated(user_);
-  parser_->setLimits(settings_.limits);
+  parser_->setLimits(settings_->limits);
   // RFC 6120 §6.4.6: both sides restart the stream; bytes the client already sent belong to the new one.
   suspendParsing();
   auto owner = owner_.lock();

@@ -73,7 +73,7 @@ public:
 class InboundStream : public net::ConnectionHandler, public xml::StreamParserHandler {
 public:
   InboundStream(runtime::Executor executor, int fd, std::string remoteAddress, net::ConnectionLimits connLimits,
-                const net::TlsContexts& tls, StreamSettings settings, StreamPolicy& policy);
+                const net::TlsContexts& tls, std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy);
   ~InboundStream() override;
 
   // `owner` keeps this stream alive while I/O is pending.
@@ -105,6 +105,8 @@ public:
   void holdInput() { suspendParsing(); }
   void releaseInput() { resumeParsing(false); }
   bool inputHeld() const { return suspended_; }
+  // Frees the XML parser's state if the stream is between stanzas (rebuilt when bytes arrive).
+  bool releaseIdleMemory();
 
   // ConnectionHandler
   void onData(std::string_view bytes) override;
@@ -137,7 +139,7 @@ private:
   std::vector<std::string> offeredMechanisms() const;
 
   const net::TlsContexts& tls_;
-  StreamSettings settings_;
+  std::shared_ptr<const StreamSettings> settings_;  // shared by every stream of a listener
   StreamPolicy& policy_;
   net::Connection conn_;
   std::unique_ptr<xml::XmlStreamParser> parser_;
@@ -166,6 +168,8 @@ private:
   bool suspended_ = false;
   bool awaitingHeader_ = true;
   bool atStreamStart_ = true;  // nothing but whitespace seen since the stream (re)started
+  static constexpr unsigned kRecycleParserEvery = 1000;
+  unsigned elementsSinceFresh_ = 0;
 };
 
 }  // namespace parley::stream

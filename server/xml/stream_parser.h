@@ -93,6 +93,10 @@ class XmlStreamParser {
   const ParserLimits& limits() const { return limits_; }
   bool suspended() const;
   bool failed() const;
+  // Between two top-level elements with nothing pending, frees expat's state (it is rebuilt, with the
+  // stream's namespace context, when bytes arrive). Returns false when now is not such a moment.
+  bool hibernate();
+  bool hibernated() const;
   // Bytes held by the parser for the element under construction (for memory accounting).
   std::size_t bufferedElementBytes() const;
 

@@ -153,5 +153,28 @@ TEST_F(CoreTest, RosterPushReachesEveryResource) {
   }
 }
 
+// An idle session gives its XML parser back (housekeeping runs every 5 s); the next stanza rebuilds it
+// in the stream's namespace context and nothing is lost.
+TEST(CoreIdleTest, IdleSessionsReleaseTheirParserAndKeepWorking) {
+  TestServerOptions options;
+  options.logLevel = "trace";
+  TestServer server(options);
+  server.addUser("alice", "alice-secret");
+  server.addUser("bob", "bob-secret");
+  server.start();
+  XmppClient alice(server.jid("alice") + "/a", "alice-secret", server.c2sPort());
+  XmppClient bob(server.jid("bob") + "/b", "bob-secret", server.c2sPort());
+  ASSERT_TRUE(alice.connect());
+  ASSERT_TRUE(bob.connect());
+  alice.becomeAvailable();
+  bob.becomeAvailable();
+  ASSERT_TRUE(server.waitForLog("c2s.idle.parser_released", std::chrono::seconds(12)));
+  alice.send("<message to='bob@localhost' type='chat'><body>after a nap</body></message>");
+  ASSERT_TRUE(bob.expect(isMessage().from(alice.jid()).body("after a nap")));
+  auto roster = alice.request("<iq type='get' id='r9'><query xmlns='jabber:iq:roster'/></iq>", "r9");
+  ASSERT_TRUE(roster);
+  EXPECT_EQ(roster->attr("type"), "result");
+}
+
 }  // namespace
 }  // namespace parley::test

@@ -869,3 +869,65 @@ TEST(XmlStreamParserTest, BufferedBytesDropAfterEachStanza) {
 
 }  // namespace
 }  // namespace parley::xml
+
+namespace parley::xml {
+namespace {
+
+struct HibernationRecorder : StreamParserHandler {
+  int opens = 0;
+  std::vector<ElementPtr> elements;
+  std::string error;
+  void onStreamOpen(StreamHeader) override { ++opens; }
+  void onElement(ElementPtr e) override { elements.push_back(std::move(e)); }
+  void onStreamClose() override {}
+  void onParseError(ParseError, std::string_view d) override { error = std::string(d); }
+};
+
+TEST(XmlStreamParserHibernationTest, AnIdleParserIsFreedAndRevivedWithTheStreamsNamespaces) {
+  HibernationRecorder r;
+  XmlStreamParser p(r, ParserLimits{});
+  ASSERT_EQ(p.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+                   "xmlns:x='urn:x' version='1.0'><message><body>one</body></message>  "),
+            XmlStreamParser::Status::Ok);
+  ASSERT_TRUE(p.hibernate());
+  EXPECT_TRUE(p.hibernated());
+  // Default and prefixed namespaces declared on the root still apply after revival.
+  ASSERT_EQ(p.feed("<iq type='get' id='1'><x:q/></iq><stream:features/>"), XmlStreamParser::Status::Ok);
+  EXPECT_EQ(r.opens, 1) << "reviving is not a new stream";
+  ASSERT_EQ(r.elements.size(), 3u);
+  EXPECT_EQ(r.elements[1]->xmlns(), "jabber:client");
+  EXPECT_EQ(r.elements[1]->firstChild()->xmlns(), "urn:x");
+  EXPECT_EQ(r.elements[2]->xmlns(), "http://etherx.jabber.org/streams");
+  EXPECT_TRUE(r.error.empty()) << r.error;
+}
+
+TEST(XmlStreamParserHibernationTest, NotWhileAnElementIsHalfReceived) {
+  HibernationRecorder r;
+  XmlStreamParser p(r, ParserLimits{});
+  p.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><message><bo");
+  EXPECT_FALSE(p.hibernate());
+  p.feed("dy>x</body></message>");
+  EXPECT_TRUE(p.hibernate());
+  // Limits still hold after revival: the size is counted from the revived stream's start.
+  ParserLimits small;
+  small.maxStanzaBytes = 100;
+  p.setLimits(small);
+  EXPECT_EQ(p.feed("<message><body>" + std::string(200, 'a') + "</body></message>"),
+            XmlStreamParser::Status::Failed);
+  EXPECT_EQ(r.elements.size(), 1u);
+}
+
+TEST(XmlStreamParserHibernationTest, ClosingAfterRevival) {
+  HibernationRecorder r;
+  XmlStreamParser p(r, ParserLimits{});
+  p.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><presence/>");
+  ASSERT_TRUE(p.hibernate());
+  EXPECT_EQ(p.feed("</stream:stream>"), XmlStreamParser::Status::Ok);
+  p.restart();  // a restart after hibernation starts a real new stream
+  EXPECT_EQ(p.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"),
+            XmlStreamParser::Status::Ok);
+  EXPECT_EQ(r.opens, 2);
+}
+
+}  // namespace
+}  // namespace parley::xml
