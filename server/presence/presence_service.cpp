@@ -42,7 +42,10 @@ void PresenceService::outbound(session::Session& session, StanzaPtr stanza) {
   if (unavailable && !state.available) return;  // nothing to withdraw
 
   auto roster = server_.sessions().roster(bare);
-  const bool initial = !unavailable && !state.initialSent;
+  // RFC 6121 §4.2: available presence from a resource that is not available is initial presence,
+  // also after the resource sent unavailable (§4.5): it got no presence meanwhile, so its contacts are
+  // probed again and what waited for it (offline messages, subscription requests) is handed over.
+  const bool initial = !unavailable && !state.available;
   const int priority = unavailable ? 0 : priorityOf(stanza->element());
 
   // Broadcast without 'to': each recipient gets its own addressed copy sharing the payload.
@@ -124,7 +127,8 @@ void PresenceService::inboundPresence(StanzaPtr stanza) {
   const std::string_view type = stanza->type();
   if (type == "subscribe" || type == "subscribed" || type == "unsubscribe" || type == "unsubscribed") {
     // RFC 6121 §3: processed against the recipient's roster, addressed to the bare JID.
-    server_.roster().inboundSubscription(stanza->to().isFull() ? stanza->withTo(stanza->to().bare()) : stanza);
+    server_.roster().inboundSubscription(stanza->to().isFull() ? stanza->withTo(stanza->to().bare())
+                                                               : stanza);
     return;
   }
   if (type == "probe") {

@@ -22,11 +22,16 @@ namespace {
 
 constexpr std::string_view kRosterNs = "jabber:iq:roster";
 
-bool hasTo(Subscription s) { return s == Subscription::To || s == Subscription::Both; }
-bool hasFrom(Subscription s) { return s == Subscription::From || s == Subscription::Both; }
+bool hasTo(Subscription s) {
+  return s == Subscription::To || s == Subscription::Both;
+}
+bool hasFrom(Subscription s) {
+  return s == Subscription::From || s == Subscription::Both;
+}
 Subscription withTo(Subscription s, bool on) {
   bool from = hasFrom(s);
-  return on ? (from ? Subscription::Both : Subscription::To) : (from ? Subscription::From : Subscription::None);
+  return on ? (from ? Subscription::Both : Subscription::To)
+            : (from ? Subscription::From : Subscription::None);
 }
 Subscription withFrom(Subscription s, bool on) {
   bool to = hasTo(s);
@@ -83,8 +88,10 @@ RosterService::~RosterService() = default;
 
 void RosterService::start() {
   auto& iq = server_.iqRouter();
-  impl_->get = iq.add(router::IqScope::Account, "get", kRosterNs, "query", [this](const auto& r) { handleGet(r); });
-  impl_->set = iq.add(router::IqScope::Account, "set", kRosterNs, "query", [this](const auto& r) { handleSet(r); });
+  impl_->get =
+      iq.add(router::IqScope::Account, "get", kRosterNs, "query", [this](const auto& r) { handleGet(r); });
+  impl_->set =
+      iq.add(router::IqScope::Account, "set", kRosterNs, "query", [this](const auto& r) { handleSet(r); });
 }
 
 void RosterService::stop() {
@@ -120,7 +127,8 @@ void RosterService::loadForSession(const Jid& bare, runtime::Executor exec, std:
         if (server.sessions().roster(bare)) return true;
         storage::RosterStore store(server.db());
         auto snapshot = std::make_shared<RosterSnapshot>();
-        for (auto& item : store.load(bare.domain(), bare.local())) snapshot->items[item.contact] = std::move(item);
+        for (auto& item : store.load(bare.domain(), bare.local()))
+          snapshot->items[item.contact] = std::move(item);
         snapshot->version = store.version(bare.domain(), bare.local());
         server.sessions().setRosterIfAbsent(bare, std::move(snapshot));
         return true;
@@ -265,8 +273,8 @@ void RosterService::handleSet(const router::IqRequest& req) {
 
 // After a commit: roster pushes to interested resources (RFC 6121 §2.1.6), then presences.
 void RosterService::pushAndRoute(const Jid& user, const Change& ch) {
-  log::debug("roster.changed", "user={} contact={} version={} routes={}", user.bareStr(), ch.contact, ch.version,
-             ch.route.size());
+  log::debug("roster.changed", "user={} contact={} version={} routes={}", user.bareStr(), ch.contact,
+             ch.version, ch.route.size());
   if (ch.push || ch.pushRemove) {
     auto query = xml::make("query", std::string(kRosterNs));
     query->setAttr("ver", std::to_string(ch.version));
@@ -414,6 +422,9 @@ void RosterService::inboundSubscription(StanzaPtr stanza) {
           if (hasFrom(item.subscription)) {
             item.subscription = withFrom(item.subscription, false);
             ch.deliverToUser = true;
+            // RFC 6121 §3.3.3 step 3: the contact no longer sees our presence, so it gets
+            // 'unavailable' from each of our available resources (as when we revoke, §3.2.2).
+            ch.sendUnavailable = true;
           }
           if (item.pendingIn) {
             item.pendingIn = false;  // the request was withdrawn
@@ -428,8 +439,9 @@ void RosterService::inboundSubscription(StanzaPtr stanza) {
         }
         if (!(item == before)) {
           ch.version = commit(server, user, item, false);
-          const bool pushable = item.visible && (item.subscription != before.subscription ||
-                                                 item.askOut != before.askOut || item.approved != before.approved);
+          const bool pushable =
+              item.visible && (item.subscription != before.subscription || item.askOut != before.askOut ||
+                               item.approved != before.approved);
           if (pushable) ch.push = item;
         }
         return ch;

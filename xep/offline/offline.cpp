@@ -1,8 +1,10 @@
 // XEP-0160 offline messages: a chat or normal message for an account with no available resource is
-// stored (with a XEP-0203 <delay/>) and delivered when the account next sends initial presence with a
-// non-negative priority. A message is deleted only after it was handed to a session; if that session
-// dies first, the session hands it back to routing, which stores it again — it is never lost.
-#include "xep/offline/offline_store.h"
+// stored (with a XEP-0203 <delay/>) and delivered to the first resource that sends available presence
+// with a non-negative priority (initial presence, or a later one raising a negative priority). A message is
+// deleted only after it was handed to a session; if that session dies first, the session hands it back to
+// routing, which stores it again — it is never lost.
+#include <mutex>
+#include <unordered_set>
 
 #include "server/core/server.h"
 #include "server/hooks/hooks.h"
@@ -11,6 +13,7 @@
 #include "server/util/time.h"
 #include "server/xml/parse_fragment.h"
 #include "storage/account_store.h"
+#include "xep/offline/offline_store.h"
 
 namespace parley::xep::offline {
 
@@ -26,8 +29,8 @@ bool shouldStore(const xml::Element& m) {
   // Chat states and receipts alone (XEP-0085, XEP-0184) only matter live.
   for (const auto& c : m.children()) {
     const auto& ns = c->xmlns();
-    if (ns == "http://jabber.org/protocol/chatstates" || ns == "urn:xmpp:receipts" || ns == "urn:xmpp:chat-markers:0" ||
-        ns == "jabber:client")
+    if (ns == "http://jabber.org/protocol/chatstates" || ns == "urn:xmpp:receipts" ||
+        ns == "urn:xmpp:chat-markers:0" || ns == "jabber:client")
       continue;
     return true;  // anything else (e.g. encrypted payloads, invitations) is content
   }
@@ -37,7 +40,7 @@ bool shouldStore(const xml::Element& m) {
 enum class StoreResult { Stored, NoSuchUser, Full };
 
 class OfflineModule final : public module::Module {
-public:
+ public:
   void configure(core::ConfigSection& section) override {
     maxPerUser_ = section.getInt("max_per_user", 1000, 1, 1000000);
   }
@@ -47,12 +50,30 @@ public:
     ctx.feature(module::DiscoScope::Server, "msgoffline");
     ctx.hook<hooks::UndeliverableMessage>([this](auto& c) { return store(c); }, hooks::priority::kLast);
     ctx.hook<hooks::UserAvailable>([this](hooks::UserAvailable::Context& c) {
-      if (c.initial && c.priority >= 0) deliver(c.session.shared_from_this());
+      if (takesMessages(c)) deliver(c.session.shared_from_this());
+      return hooks::Action::Continue;
+    });
+    ctx.hook<hooks::SessionClosed>([this](hooks::SessionClosed::Context& c) {
+      std::lock_guard lock(negativeMu_);
+      negative_.erase(c.session.id());
       return hooks::Action::Continue;
     });
   }
 
-private:
+ private:
+  // XEP-0160 §2: the messages go to the resource that next sends available presence with non-negative
+  // priority: its initial presence, or a later one that raises a negative priority (a resource that
+  // started at -1 has had nothing so far).
+  bool takesMessages(const hooks::UserAvailable::Context& c) {
+    std::lock_guard lock(negativeMu_);
+    if (c.priority < 0) {
+      negative_.insert(c.session.id());
+      return false;
+    }
+    const bool wasNegative = negative_.erase(c.session.id()) > 0;
+    return c.initial || wasNegative;
+  }
+
   hooks::Action store(hooks::UndeliverableMessage::Context& c) {
     if (!shouldStore(c.stanza->element())) return hooks::Action::Stop;  // dropped on purpose, no error
     auto& server = *server_;
@@ -70,10 +91,11 @@ private:
     runtime::offload(
         server.pool(), runtime::Executor::current(), user.bareStr(),
         [&server, user, now, stored, max]() {
-          if (!storage::AccountStore(server.db()).exists(user.domain(), user.local())) return StoreResult::NoSuchUser;
+          if (!storage::AccountStore(server.db()).exists(user.domain(), user.local()))
+            return StoreResult::NoSuchUser;
           OfflineStore store(server.db());
           return store.push(user.domain(), user.local(), now, stored->serialized(), max) ? StoreResult::Stored
-                                                                                          : StoreResult::Full;
+                                                                                         : StoreResult::Full;
         },
         [this, user, original](runtime::Outcome<StoreResult> out) {
           if (!out.ok()) {
@@ -86,7 +108,8 @@ private:
               server_->router().bounce(*original, xmpp::StanzaError::ServiceUnavailable);  // RFC 6121 §8.5.1
               return;
             case StoreResult::Full:
-              server_->router().bounce(*original, xmpp::StanzaError::ResourceConstraint, "offline storage is full");
+              server_->router().bounce(*original, xmpp::StanzaError::ResourceConstraint,
+                                       "offline storage is full");
               return;
             case StoreResult::Stored:
               // The account may have come online while we were writing.
@@ -137,12 +160,16 @@ private:
 
   core::Server* server_ = nullptr;
   std::int64_t maxPerUser_ = 1000;
+  // Sessions whose last available presence had a negative priority (hooks run on many executors).
+  std::mutex negativeMu_;
+  std::unordered_set<std::uint64_t> negative_;
 };
 
 }  // namespace
 
 extern const module::ModuleInfo kModule;
-const module::ModuleInfo kModule{"offline", "XEP-0160 offline message storage", {}, true,
-                                 [] { return std::unique_ptr<module::Module>(new OfflineModule); }};
+const module::ModuleInfo kModule{"offline", "XEP-0160 offline message storage", {}, true, [] {
+                                   return std::unique_ptr<module::Module>(new OfflineModule);
+                                 }};
 
 }  // namespace parley::xep::offline
