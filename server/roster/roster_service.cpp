@@ -8,6 +8,7 @@
 #include "server/presence/presence_service.h"
 #include "server/util/crypto.h"
 #include "server/xml/parse_fragment.h"
+#include "storage/account_store.h"
 #include "storage/roster_store.h"
 
 namespace parley::roster {
@@ -392,6 +393,9 @@ void RosterService::inboundSubscription(StanzaPtr stanza) {
         storage::RosterStore store(server.db());
         auto existing = store.get(user.domain(), user.local(), ch.contact);
         if (!existing && type != "subscribe") return ch;  // nothing to change: ignored (RFC 6121 §3)
+        // RFC 6121 §8.5.1: a request for an account that does not exist is silently ignored; storing
+        // it would hand it to whoever registers that name later.
+        if (!existing && !storage::AccountStore(server.db()).exists(user.domain(), user.local())) return ch;
         RosterItem item = existing ? *existing : RosterItem{};
         if (!existing) {
           item.contact = ch.contact;

@@ -161,6 +161,22 @@ TEST_F(RosterTest, AnotherAccountsRosterIsOffLimits) {
   EXPECT_TRUE(rosterItem(roster, "carol@localhost"));
 }
 
+// RFC 6121 §2.1.2.5, §2.1.2.2, §2.1.2.1: subscription state is not the client's to set. A roster set
+// claiming subscription='both', ask or approved grants nothing (whatever the reply).
+TEST_F(RosterTest, SubscriptionStateCannotBeSetByTheClient) {
+  auto alice = login("alice", "a");
+  auto bob = login("bob", "b");
+  auto reply = rosterSet(*alice, "claim",
+                         "<item jid='bob@localhost' subscription='both' ask='subscribe' approved='true'/>");
+  ASSERT_TRUE(reply);
+  if (isResult(reply)) EXPECT_EQ(stateOf(pushedItem(expectPush(*alice, "bob@localhost"))), "none");
+  EXPECT_NE(rosterState(*alice, "bob@localhost").substr(0, 4), "both");
+  EXPECT_EQ(rosterState(*bob, "alice@localhost"), "(no item)");
+  EXPECT_TRUE(bob->expectNothing(isPresence().from("alice@localhost")));
+  bob->send("<presence><status>private</status></presence>");
+  EXPECT_TRUE(alice->expectNothing(isPresence().from(bob->jid())));
+}
+
 // RFC 6121 §2.6 (XEP-0237): a client holding the current version gets an empty result; after a
 // change, an old version gets the whole roster and the new version. Versions live in the database,
 // so they hold across reconnects and restarts of the server.
@@ -251,6 +267,23 @@ TEST_F(RosterSubscriptionTest, RequestWaitsForTheContactAndComesBackUntilAnswere
   bob = client("bob", "b3");
   bob->becomeAvailable();
   EXPECT_TRUE(bob->expectNothing(isPresence().type("subscribe")));
+}
+
+// RFC 6121 §8.5.1: a request for an account that does not exist is silently ignored: no reply, and
+// nothing kept for someone who registers that name later.
+TEST_F(RosterSubscriptionTest, RequestToAnAccountThatDoesNotExistIsIgnored) {
+  auto alice = login("alice", "a");
+  const auto mark = server.logs().size();
+  alice->send("<presence to='nobody@localhost' type='subscribe'/>");
+  EXPECT_EQ(stateOf(pushedItem(expectPush(*alice, "nobody@localhost"))), "none+ask");
+  // Processed for the (missing) account: the roster service logs every change it handled.
+  ASSERT_TRUE(server.waitForLog("user=nobody@localhost contact=alice@localhost", 5s, mark));
+  EXPECT_TRUE(alice->expectNothing(isPresence().from("nobody@localhost")));
+
+  server.addUser("nobody", "nobody-secret");
+  auto nobody = login("nobody", "n");
+  EXPECT_TRUE(nobody->expectNothing(isPresence().type("subscribe")));
+  EXPECT_EQ(rosterState(*nobody, "alice@localhost"), "(no item)");
 }
 
 // RFC 6121 §3.1.2 – §3.1.6: while the request is pending the user's item says ask='subscribe' and the
