@@ -8,7 +8,6 @@
 #include <chrono>
 #include <deque>
 #include <memory>
-#include <regex>
 #include <string>
 #include <string_view>
 
@@ -180,10 +179,7 @@ bool scramByHand(RawClient& c, sasl::ScramClient& scram, const std::string& mech
   c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mechanism + "'>" +
          util::base64Encode(scram.clientFirst()) + "</auth>");
   if (!c.waitFor("</challenge>")) return false;
-  std::smatch m;
-  const std::string received = c.received();
-  if (!std::regex_search(received, m, std::regex("<challenge[^>]*>([^<]*)</challenge>"))) return false;
-  auto serverFirst = util::base64Decode(m[1].str());
+  auto serverFirst = util::base64Decode(elementText(c.received(), "challenge"));
   if (!serverFirst) return false;
   if (serverFirstOut) *serverFirstOut = *serverFirst;
   auto final = scram.clientFinal(*serverFirst);

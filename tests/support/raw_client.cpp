@@ -12,12 +12,25 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <regex>
 
 #include "server/sasl/scram.h"
 #include "server/util/crypto.h"
 
 namespace parley::test {
+
+std::string elementText(std::string_view xml, std::string_view name) {
+  const std::string open = "<" + std::string(name);
+  for (std::size_t pos = xml.find(open); pos != std::string_view::npos; pos = xml.find(open, pos + 1)) {
+    const char after = pos + open.size() < xml.size() ? xml[pos + open.size()] : '\0';
+    if (after != '>' && after != ' ' && after != '/') continue;  // <challengeX…> is another element
+    const auto gt = xml.find('>', pos);
+    if (gt == std::string_view::npos || xml[gt - 1] == '/') return {};
+    const auto close = xml.find("</" + std::string(name) + ">", gt);
+    if (close == std::string_view::npos) return {};
+    return std::string(xml.substr(gt + 1, close - gt - 1));
+  }
+  return {};
+}
 
 RawClient::RawClient(std::uint16_t port, bool directTls) {
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
@@ -187,19 +200,15 @@ bool RawClient::authenticate(const std::string& user, const std::string& passwor
   if (!waitForAny({"</challenge>", "</failure>"}, std::chrono::seconds(10)) ||
       buf_.find("</challenge>") == std::string::npos)
     return false;
-  std::smatch m;
-  static const std::regex challenge("<challenge[^>]*>([^<]*)</challenge>");
-  if (!std::regex_search(buf_, m, challenge)) return false;
-  auto serverFirst = util::base64Decode(m[1].str());
+  auto serverFirst = util::base64Decode(elementText(buf_, "challenge"));
   if (!serverFirst) return false;
   auto final = scram.clientFinal(*serverFirst);
   if (!final) return false;
   consume();
   send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + util::base64Encode(*final) + "</response>");
   waitForSaslOutcome();
-  static const std::regex success("<success[^>]*>([^<]*)</success>");
-  if (!std::regex_search(buf_, m, success)) return false;
-  auto serverFinal = util::base64Decode(m[1].str());
+  if (buf_.find("</success>") == std::string::npos) return false;
+  auto serverFinal = util::base64Decode(elementText(buf_, "success"));
   return serverFinal && scram.verifyServerFinal(*serverFinal);
 }
 

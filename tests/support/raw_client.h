@@ -14,6 +14,10 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace parley::test {
 
+// The text content of the first <name …>…</name> in `xml` (std::regex is avoided: g++ 12 at -O2 with the
+// sanitizers warns inside it). Empty if absent.
+std::string elementText(std::string_view xml, std::string_view name);
+
 class RawClient {
 public:
   explicit RawClient(std::uint16_t port, bool directTls = false);

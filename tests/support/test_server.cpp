@@ -16,7 +16,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <vector>
 
 #include "server/core/accounts.h"
@@ -166,16 +165,20 @@ void TestServer::start() {
 
   std::unique_lock lock(mu_);
   const std::size_t from = log_.size();
-  static const std::regex ready(R"(listener\.ready type=(c2s|c2s_tls) address=\S+ port=(\d+))");
   bool ok = cv_.wait_for(lock, std::chrono::seconds(30), [&] {
+    // "listener.ready type=c2s address=127.0.0.1 port=41641"
     c2sPort_ = tlsPort_ = 0;
-    std::string tail = log_.substr(from);
-    for (auto it = std::sregex_iterator(tail.begin(), tail.end(), ready); it != std::sregex_iterator(); ++it) {
-      auto port = static_cast<std::uint16_t>(std::stoi((*it)[2]));
-      if ((*it)[1] == "c2s")
-        c2sPort_ = port;
-      else
+    const std::string_view marker = "listener.ready type=";
+    for (auto pos = log_.find(marker, from); pos != std::string::npos; pos = log_.find(marker, pos + 1)) {
+      const auto eol = log_.find('\n', pos);
+      const std::string line = log_.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+      const auto portAt = line.find(" port=");
+      if (portAt == std::string::npos) continue;
+      auto port = static_cast<std::uint16_t>(std::stoi(line.substr(portAt + 6)));
+      if (line.rfind("listener.ready type=c2s_tls ", 0) == 0)
         tlsPort_ = port;
+      else if (line.rfind("listener.ready type=c2s ", 0) == 0)
+        c2sPort_ = port;
     }
     return (c2sPort_ && tlsPort_) || eof_;
   });
