@@ -109,9 +109,9 @@ TEST_F(RosterTest, RemoveIsPushedAndUnknownItemsAreNotFound) {
 }
 
 // RFC 6121 §2.3.3: <bad-request/> for more than one item or a repeated group, <not-acceptable/> for an
-// empty group or an overlong name. The user's own JID is refused with <not-allowed/>: RFC 6121 has no
-// rule for it (see the report), Parley (like Prosody) keeps an account out of its own roster.
-// Nothing is stored and nothing is pushed.
+// empty group or an overlong name. The user's own JID is refused with <not-allowed/>: RFC 6121 states
+// no rule for it; Parley, like Prosody, keeps an account out of its own roster. Nothing is stored and
+// nothing is pushed.
 TEST_F(RosterTest, MalformedSetsAreRefused) {
   auto alice = login("alice", "a");
   EXPECT_TRUE(isError(rosterSet(*alice, "two", "<item jid='bob@localhost'/><item jid='carol@localhost'/>"),
