@@ -229,6 +229,8 @@ Config loadConfig(const std::string& path) {
     std::string conflict = r.getChoice("resource_conflict", "kick_old", {"kick_old", "refuse_new"});
     cfg.c2s.resourceConflict = conflict == "kick_old" ? ResourceConflict::KickOld : ResourceConflict::RefuseNew;
     cfg.c2s.maxResourcesPerUser = static_cast<int>(r.getInt("max_resources_per_user", 20, 1, 1000));
+    cfg.c2s.releaseParserAfterRead = r.getChoice("release_parser", "after_read", {"after_read", "when_idle"}) ==
+                                     "after_read";
     r.finish();
   }
 

@@ -49,6 +49,7 @@ struct C2sConfig {
   std::vector<std::string> saslMechanisms;  // offered, in order of preference
   ResourceConflict resourceConflict = ResourceConflict::KickOld;
   int maxResourcesPerUser = 20;
+  bool releaseParserAfterRead = true;  // "after_read" vs "when_idle"
 };
 
 struct AuthConfig {

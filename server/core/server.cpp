@@ -49,6 +49,7 @@ std::shared_ptr<const stream::StreamSettings> makeStreamSettings(const Config& c
   s->limits =
       xml::ParserLimits{cfg.limits.stanzaSize, cfg.limits.maxDepth, cfg.limits.maxChildren, cfg.limits.maxAttributes};
   s->preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
+  s->releaseParserAfterRead = cfg.c2s.releaseParserAfterRead;
   return s;
 }
 }  // namespace

@@ -81,7 +81,6 @@ void PresenceService::outbound(session::Session& session, StanzaPtr stanza) {
   session.deliver(stanza->withAddresses(user, user));
 
   if (initial) {
-    state.initialSent = true;
     // Probe the contacts we are subscribed to (RFC 6121 §4.3).
     if (roster) {
       for (const auto& [contact, item] : roster->items)

@@ -111,13 +111,12 @@ void Router::deliverToResource(StanzaPtr stanza) {
   }
   if (stanza->isMessage()) {
     auto type = stanza->type();
-    if (type == "groupchat") {
-      bounce(*stanza, StanzaError::ServiceUnavailable);
-    } else if (type == "" || type == "normal" || type == "chat") {
+    if (type == "chat") {
       // Treated as if sent to the bare JID (RFC 6121 §8.5.3.2.1), so it reaches another resource or
       // offline storage instead of being lost.
-      auto bare = stanza->withTo(stanza->to().bare());
-      routeMessageToBare(std::move(bare));
+      routeMessageToBare(stanza->withTo(stanza->to().bare()));
+    } else if (type == "" || type == "normal" || type == "groupchat") {
+      bounce(*stanza, StanzaError::ServiceUnavailable);  // the sender learns it was not delivered
     }
     return;  // headline and error: silently ignored
   }

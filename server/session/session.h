@@ -26,7 +26,6 @@ using WeakSessionPtr = std::weak_ptr<Session>;
 // Presence bookkeeping of one resource (RFC 6121 §4). Touched only on the session's executor.
 struct PresenceState {
   bool available = false;     // between an available and an unavailable presence
-  bool initialSent = false;   // the first available presence was processed
   int priority = 0;
   xml::ElementPtr last;       // last available presence broadcast
   std::string goneStatus;     // status text of the last unavailable presence (XEP-0012)

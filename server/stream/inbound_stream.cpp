@@ -195,9 +195,11 @@ void InboundStream::onData(std::string_view bytes) {
   auto status = parser_->feed(bytes);
   if (status == xml::XmlStreamParser::Status::Suspended) {
     pendingTail_ = parser_->takeTail();
-  } else if (elementsSinceFresh_ >= kRecycleParserEvery && parser_->hibernate()) {
-    // Expat keeps every element and attribute name it has seen; a fresh parser now and then bounds
-    // that, whatever names a client invents.
+  } else if ((settings_->releaseParserAfterRead || elementsSinceFresh_ >= kRecycleParserEvery) &&
+             parser_->hibernate()) {
+    // Between stanzas the parser can go: an idle connection then holds none (the memory goes back to
+    // the allocator while other sessions still need it, so it is reused instead of left as holes),
+    // and expat's tables of every element and attribute name seen never grow without bound.
     elementsSinceFresh_ = 0;
   }
 }

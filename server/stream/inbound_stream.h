@@ -37,6 +37,9 @@ struct StreamSettings {
   xml::ParserLimits limits;  // after authentication
   std::chrono::seconds preauthTimeout{30};
   int maxSaslAttempts = 3;  // RFC 6120 §6.4.5: then <policy-violation/>
+  // Free the XML parser after every read that ends between stanzas (less memory per connection, a few
+  // microseconds more per read), rather than only when the connection has been idle for a while.
+  bool releaseParserAfterRead = true;
 };
 
 enum class CredentialStatus { Found, NoSuchUser, Disabled, Error };

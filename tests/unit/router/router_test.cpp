@@ -142,6 +142,14 @@ TEST_F(RouterTest, ChatToGoneResourceFallsBackToBareJid) {
   ASSERT_EQ(b->received.size(), 1u);  // RFC 6121 §8.5.3.2.1
 }
 
+TEST_F(RouterTest, NormalMessageToGoneResourceBounces) {
+  auto b = online("bob@example.org/b", 0);
+  router.route(stanza("<message id='n1' from='alice@example.org/phone' to='bob@example.org/gone'><body>x</body></message>"));
+  EXPECT_TRUE(b->received.empty());  // RFC 6121 §8.5.3.2.1: only chat falls back to the bare JID
+  ASSERT_EQ(sender->received.size(), 1u);
+  EXPECT_EQ(sender->received.front()->type(), "error");
+}
+
 TEST_F(RouterTest, IqToGoneResourceBouncesAndResultsAreDropped) {
   router.route(stanza("<iq id='q1' type='get' from='alice@example.org/phone' to='bob@example.org/gone'><ping xmlns='urn:xmpp:ping'/></iq>"));
   ASSERT_EQ(sender->received.size(), 1u);
