@@ -1,9 +1,9 @@
 // parleyd: the Parley XMPP server. Runs in the foreground, logs to stderr, stops cleanly on SIGTERM.
-#include <signal.h>
-
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
 
 #include "server/core/config.h"
 #include "server/core/server.h"

@@ -41,9 +41,10 @@ C2sSession::C2sSession(core::Server& server, runtime::Executor executor, int fd,
     : Session(session::nextSessionId(), executor),
       server_(server),
       remoteIp_(remoteIp),
-      stream_(executor, fd, remoteIp,
-              net::ConnectionLimits{server.config().limits.writeQueuePause, server.config().limits.writeQueueMax},
-              server.tls(), server.streamSettings(directTls), *this),
+      stream_(
+          executor, fd, remoteIp,
+          net::ConnectionLimits{server.config().limits.writeQueuePause, server.config().limits.writeQueueMax},
+          server.tls(), server.streamSettings(directTls), *this),
       tokens_(server.config().limits.stanzaBurst),
       lastRefill_(std::chrono::steady_clock::now()) {}
 
@@ -63,13 +64,17 @@ std::string C2sSession::account(std::string_view user) const {
 
 // --- StreamPolicy: authentication -----------------------------------------------------------------
 
-bool C2sSession::hostKnown(std::string_view domain) { return server_.config().host(domain) != nullptr; }
+bool C2sSession::hostKnown(std::string_view domain) {
+  return server_.config().host(domain) != nullptr;
+}
 
 bool C2sSession::mayAttemptLogin(std::string_view user) {
   return server_.loginLimiter().mayAttempt(remoteIp_, account(user));
 }
 
-void C2sSession::loginFailed(std::string_view user) { server_.loginLimiter().failed(remoteIp_, account(user)); }
+void C2sSession::loginFailed(std::string_view user) {
+  server_.loginLimiter().failed(remoteIp_, account(user));
+}
 
 std::chrono::milliseconds C2sSession::failureDelay(std::string_view user) {
   return server_.loginLimiter().delayFor(remoteIp_, account(user));
@@ -130,7 +135,9 @@ void C2sSession::checkPassword(std::string_view user, std::string password,
       });
 }
 
-std::string_view C2sSession::fakeSaltSecret() { return server_.fakeSaltSecret(); }
+std::string_view C2sSession::fakeSaltSecret() {
+  return server_.fakeSaltSecret();
+}
 
 void C2sSession::authenticated(const std::string& user) {
   authenticated_ = true;
@@ -145,8 +152,8 @@ void C2sSession::postAuthFeatures(xml::Element& features) {
     auto session = xml::make("session", std::string(kSessionNs));
     session->addChild(xml::make("optional", std::string(kSessionNs)));
     features.addChild(session);
-    features.addChild(xml::make("ver", "urn:xmpp:features:rosterver"));      // XEP-0237
-    features.addChild(xml::make("sub", "urn:xmpp:features:pre-approval"));   // RFC 6121 §3.4
+    features.addChild(xml::make("ver", "urn:xmpp:features:rosterver"));     // XEP-0237
+    features.addChild(xml::make("sub", "urn:xmpp:features:pre-approval"));  // RFC 6121 §3.4
   }
   hooks::StreamFeatures::Context ctx{true, bound_, features};
   server_.hooks().run<hooks::StreamFeatures>(ctx);
@@ -309,7 +316,8 @@ void C2sSession::handleStanza(const xml::ElementPtr& element) {
       return;
     }
   } else if (kind == xmpp::StanzaKind::Presence) {
-    if (!type.empty() && type != "unavailable" && type != "probe" && type != "error" && !isSubscriptionType(type)) {
+    if (!type.empty() && type != "unavailable" && type != "probe" && type != "error" &&
+        !isSubscriptionType(type)) {
       sendToSelf(xmpp::makeErrorReply(*stanza, StanzaError::BadRequest, "unknown presence type"));
       return;
     }
@@ -390,7 +398,9 @@ void C2sSession::deliverNow(StanzaPtr stanza) {
   stream_.send(ctx.stanza);
 }
 
-void C2sSession::sendToSelf(StanzaPtr stanza) { stream_.send(stanza); }
+void C2sSession::sendToSelf(StanzaPtr stanza) {
+  stream_.send(stanza);
+}
 
 void C2sSession::housekeeping() {
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
@@ -420,12 +430,13 @@ void C2sSession::onStreamEnded(std::string_view reason) {
   if (ended_) return;
   ended_ = true;
   throttleTimer_.reset();
-  log::info("c2s.closed", "sid={} jid={} peer={} reason=\"{}\"", id(), bound_ ? jid().str() : std::string("-"),
-            remoteIp_, reason);
+  log::info("c2s.closed", "sid={} jid={} peer={} reason=\"{}\"", id(),
+            bound_ ? jid().str() : std::string("-"), remoteIp_, reason);
   if (bound_) {
     // The status of an explicit unavailable presence, else that of the last available one.
     std::string status = presence().goneStatus;
-    if (presence().available && presence().last) status = presence().last->childText("status", "jabber:client");
+    if (presence().available && presence().last)
+      status = presence().last->childText("status", "jabber:client");
     server_.presence().sessionEnded(*this, status);
     const bool last = server_.sessions().unbind(*this);
     hooks::SessionClosed::Context ctx{*this, last, status};

@@ -22,9 +22,10 @@ class Server;
 namespace parley::c2s {
 
 class C2sSession final : public session::Session, public stream::StreamPolicy {
-public:
+ public:
   // Takes a freshly accepted socket (already counted by the address limiter).
-  static void accept(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp, bool directTls);
+  static void accept(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp,
+                     bool directTls);
 
   C2sSession(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp, bool directTls);
   ~C2sSession() override;
@@ -41,8 +42,9 @@ public:
   bool mayAttemptLogin(std::string_view user) override;
   void loginFailed(std::string_view user) override;
   std::chrono::milliseconds failureDelay(std::string_view user) override;
-  void lookupCredential(std::string_view user, util::HashAlg alg,
-                        std::function<void(stream::CredentialStatus, std::optional<util::ScramCredential>)> done) override;
+  void lookupCredential(
+      std::string_view user, util::HashAlg alg,
+      std::function<void(stream::CredentialStatus, std::optional<util::ScramCredential>)> done) override;
   void checkPassword(std::string_view user, std::string password,
                      std::function<void(stream::CredentialStatus, bool)> done) override;
   std::string_view fakeSaltSecret() override;
@@ -52,7 +54,7 @@ public:
   void onStreamEnded(std::string_view reason) override;
   void onBackpressure(bool paused) override;
 
-private:
+ private:
   void start();
   void handleBind(const xml::ElementPtr& iq);
   void handleStanza(const xml::ElementPtr& element);

@@ -40,8 +40,9 @@ void LoginLimiter::prune(Clock::time_point now) {
     return now - kv.second.first > std::chrono::seconds(config_.failureWindow);
   });
   while (entries_.size() >= maxEntries_) {
-    auto oldest = std::min_element(entries_.begin(), entries_.end(),
-                                   [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
+    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
+      return a.second.first < b.second.first;
+    });
     entries_.erase(oldest);
   }
 }

@@ -17,7 +17,7 @@
 namespace parley::c2s {
 
 class LoginLimiter {
-public:
+ public:
   using Clock = std::chrono::steady_clock;
   explicit LoginLimiter(const core::AuthConfig& config, std::size_t maxEntries = 100000);
 
@@ -26,7 +26,7 @@ public:
   void succeeded(std::string_view ip, std::string_view account);
   std::chrono::milliseconds delayFor(std::string_view ip, std::string_view account);
 
-private:
+ private:
   struct Entry {
     int failures = 0;
     Clock::time_point first;

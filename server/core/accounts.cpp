@@ -29,8 +29,9 @@ AccountResult setPassword(storage::Database& db, const xmpp::Jid& jid, std::stri
                           std::uint32_t iterations) {
   auto creds = deriveCredentials(password, iterations);
   if (!creds) return AccountResult::BadPassword;
-  return storage::AccountStore(db).setCredentials(jid.domain(), jid.local(), *creds) ? AccountResult::Ok
-                                                                                      : AccountResult::NotFound;
+  return storage::AccountStore(db).setCredentials(jid.domain(), jid.local(), *creds)
+             ? AccountResult::Ok
+             : AccountResult::NotFound;
 }
 
 }  // namespace parley::core

@@ -1,11 +1,11 @@
 #include "server/core/config.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
+
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include "server/log/log.h"
@@ -17,7 +17,7 @@ namespace {
 
 // Reads one TOML table, remembering which keys were consumed so unknown keys can be reported.
 class TableReader {
-public:
+ public:
   TableReader(const std::string& file, const toml::table& table, std::string path)
       : file_(file), table_(table), path_(std::move(path)) {}
 
@@ -25,7 +25,8 @@ public:
     throw ConfigError(fmt::format("{}:{}: {}", file_, where.begin.line, message));
   }
   [[noreturn]] void fail(std::string_view key, std::string_view message) const {
-    if (const toml::node* n = table_.get(key)) failAt(n->source(), fmt::format("{}: {}", qualified(key), message));
+    if (const toml::node* n = table_.get(key))
+      failAt(n->source(), fmt::format("{}: {}", qualified(key), message));
     failAt(table_.source(), fmt::format("{}: {}", qualified(key), message));
   }
   std::string qualified(std::string_view key) const {
@@ -70,7 +71,8 @@ public:
     if (!n->is_string()) fail(key, "expected a string");
     return n->as_string()->get();
   }
-  std::string getChoice(std::string_view key, std::string_view def, std::initializer_list<std::string_view> allowed) {
+  std::string getChoice(std::string_view key, std::string_view def,
+                        std::initializer_list<std::string_view> allowed) {
     std::string v = getString(key, def);
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
       std::string list;
@@ -102,13 +104,14 @@ public:
   void finish() const {
     for (auto&& [k, v] : table_) {
       if (!used_.count(std::string(k.str())))
-        failAt(k.source().begin.line ? k.source() : v.source(), fmt::format("unknown key \"{}\"", qualified(k.str())));
+        failAt(k.source().begin.line ? k.source() : v.source(),
+               fmt::format("unknown key \"{}\"", qualified(k.str())));
     }
   }
 
   const toml::table& table() const { return table_; }
 
-private:
+ private:
   const std::string& file_;
   const toml::table& table_;
   std::string path_;
@@ -123,8 +126,13 @@ std::string resolvePath(const std::filesystem::path& base, const std::string& p)
 }
 
 const std::vector<std::string> kAllMechanisms = {
-    "SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512",
-    "SCRAM-SHA-256",      "SCRAM-SHA-1",        "PLAIN",
+    "SCRAM-SHA-512-PLUS",
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-512",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+    "PLAIN",
 };
 
 }  // namespace
@@ -161,14 +169,16 @@ Config loadConfig(const std::string& path) {
     cfg.dataDir = resolvePath(base, r.getString("data_dir", "data"));
     for (const auto& a : r.getStringList("admins", {})) {
       auto jid = xmpp::Jid::parse(a);
-      if (!jid || !jid->isBare() || jid->local().empty()) r.fail("admins", fmt::format("\"{}\" is not a bare JID", a));
+      if (!jid || !jid->isBare() || jid->local().empty())
+        r.fail("admins", fmt::format("\"{}\" is not a bare JID", a));
       cfg.admins.push_back(jid->bareStr());
     }
     r.finish();
   } else {
     cfg.dataDir = resolvePath(base, "data");
   }
-  if (cfg.networkThreads == 0) cfg.networkThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (cfg.networkThreads == 0)
+    cfg.networkThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   if (const toml::node* n = top.get("hosts")) {
     const toml::array* arr = n->as_array();
@@ -201,7 +211,8 @@ Config loadConfig(const std::string& path) {
       std::string type = r.getChoice("type", "c2s", {"c2s", "c2s_tls"});
       l.type = type == "c2s" ? ListenerType::C2sStartTls : ListenerType::C2sDirectTls;
       l.address = r.getString("address", "::");
-      l.port = static_cast<std::uint16_t>(r.getInt("port", l.type == ListenerType::C2sStartTls ? 5222 : 5223, 0, 65535));
+      l.port = static_cast<std::uint16_t>(
+          r.getInt("port", l.type == ListenerType::C2sStartTls ? 5222 : 5223, 0, 65535));
       r.finish();
       cfg.listeners.push_back(l);
     }
@@ -227,17 +238,19 @@ Config loadConfig(const std::string& path) {
         r.fail("sasl_mechanisms", fmt::format("unknown mechanism \"{}\"", m));
     if (cfg.c2s.saslMechanisms.empty()) r.fail("sasl_mechanisms", "at least one mechanism is required");
     std::string conflict = r.getChoice("resource_conflict", "kick_old", {"kick_old", "refuse_new"});
-    cfg.c2s.resourceConflict = conflict == "kick_old" ? ResourceConflict::KickOld : ResourceConflict::RefuseNew;
+    cfg.c2s.resourceConflict =
+        conflict == "kick_old" ? ResourceConflict::KickOld : ResourceConflict::RefuseNew;
     cfg.c2s.maxResourcesPerUser = static_cast<int>(r.getInt("max_resources_per_user", 20, 1, 1000));
-    cfg.c2s.releaseParserAfterRead = r.getChoice("release_parser", "after_read", {"after_read", "when_idle"}) ==
-                                     "after_read";
+    cfg.c2s.releaseParserAfterRead =
+        r.getChoice("release_parser", "after_read", {"after_read", "when_idle"}) == "after_read";
     r.finish();
   }
 
   if (const toml::table* t = top.getTable("auth")) {
     TableReader r(path, *t, "auth");
     cfg.auth.scramIterations = static_cast<std::uint32_t>(r.getInt("scram_iterations", 4096, 4096, 10000000));
-    cfg.auth.failuresPerAccountAndIp = static_cast<int>(r.getInt("failures_per_account_and_ip", 5, 1, 1000000));
+    cfg.auth.failuresPerAccountAndIp =
+        static_cast<int>(r.getInt("failures_per_account_and_ip", 5, 1, 1000000));
     cfg.auth.failuresPerIp = static_cast<int>(r.getInt("failures_per_ip", 30, 1, 1000000));
     cfg.auth.failureWindow = static_cast<int>(r.getInt("failure_window", 600, 1, 86400 * 7));
     cfg.auth.failureDelayMs = static_cast<int>(r.getInt("failure_delay_ms", 500, 0, 60000));
@@ -259,7 +272,8 @@ Config loadConfig(const std::string& path) {
     l.stanzaBurst = r.getNumber("stanza_burst", 200, 1, 1e7);
     l.writeQueuePause = static_cast<std::size_t>(r.getInt("write_queue_pause", 512 * 1024, 4096, 1ll << 32));
     l.writeQueueMax = static_cast<std::size_t>(r.getInt("write_queue_max", 8 << 20, 8192, 1ll << 34));
-    if (l.writeQueueMax < l.writeQueuePause) r.fail("write_queue_max", "must not be smaller than write_queue_pause");
+    if (l.writeQueueMax < l.writeQueuePause)
+      r.fail("write_queue_max", "must not be smaller than write_queue_pause");
     r.finish();
   }
 
@@ -310,16 +324,22 @@ ConfigSection::ConfigSection(std::string file, std::string name, const void* tab
 
 ConfigSection::~ConfigSection() = default;
 
-void ConfigSection::keepAlive(std::shared_ptr<void> document) { impl_->document = std::move(document); }
+void ConfigSection::keepAlive(std::shared_ptr<void> document) {
+  impl_->document = std::move(document);
+}
 
-bool ConfigSection::getBool(std::string_view key, bool def) { return impl_->reader->getBool(key, def); }
-std::int64_t ConfigSection::getInt(std::string_view key, std::int64_t def, std::int64_t min, std::int64_t max) {
+bool ConfigSection::getBool(std::string_view key, bool def) {
+  return impl_->reader->getBool(key, def);
+}
+std::int64_t ConfigSection::getInt(std::string_view key, std::int64_t def, std::int64_t min,
+                                   std::int64_t max) {
   return impl_->reader->getInt(key, def, min, max);
 }
 std::string ConfigSection::getString(std::string_view key, std::string_view def) {
   return impl_->reader->getString(key, def);
 }
-std::vector<std::string> ConfigSection::getStringList(std::string_view key, const std::vector<std::string>& def) {
+std::vector<std::string> ConfigSection::getStringList(std::string_view key,
+                                                      const std::vector<std::string>& def) {
   return impl_->reader->getStringList(key, def);
 }
 std::map<std::string, std::vector<std::string>> ConfigSection::getStringListTable(std::string_view key) {
@@ -330,7 +350,11 @@ std::map<std::string, std::vector<std::string>> ConfigSection::getStringListTabl
   for (auto&& [k, v] : *t) out[std::string(k.str())] = sub.getStringList(k.str(), {});
   return out;
 }
-void ConfigSection::finish() { impl_->reader->finish(); }
-void ConfigSection::fail(std::string_view key, std::string_view message) const { impl_->reader->fail(key, message); }
+void ConfigSection::finish() {
+  impl_->reader->finish();
+}
+void ConfigSection::fail(std::string_view key, std::string_view message) const {
+  impl_->reader->fail(key, message);
+}
 
 }  // namespace parley::core

@@ -19,7 +19,7 @@
 namespace parley::core {
 
 class ConfigError : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
@@ -110,7 +110,7 @@ Config loadConfig(const std::string& path);
 // A module's table, [modules.<name>]. Getters record which keys were read; finish() reports any key
 // the module did not read as an error, so a typo never goes unnoticed.
 class ConfigSection {
-public:
+ public:
   ConfigSection(std::string file, std::string name, const void* table);  // table: const toml::table*
   ~ConfigSection();
   const std::string& name() const { return name_; }
@@ -126,7 +126,7 @@ public:
   void finish();
   [[noreturn]] void fail(std::string_view key, std::string_view message) const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string name_;

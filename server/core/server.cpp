@@ -1,14 +1,14 @@
 #include "server/core/server.h"
 
-#include <malloc.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sys/stat.h>
 #include <thread>
+
+#include <malloc.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/c2s/c2s_session.h"
 #include "server/c2s/login_limiter.h"
@@ -44,10 +44,10 @@ std::shared_ptr<const stream::StreamSettings> makeStreamSettings(const Config& c
   s->directTls = directTls;
   s->requireTls = cfg.c2s.requireTls;
   s->mechanisms = cfg.c2s.saslMechanisms;
-  s->preauthLimits = xml::ParserLimits{cfg.limits.stanzaSizePreauth, cfg.limits.maxDepth, cfg.limits.maxChildren,
-                                       cfg.limits.maxAttributes};
-  s->limits =
-      xml::ParserLimits{cfg.limits.stanzaSize, cfg.limits.maxDepth, cfg.limits.maxChildren, cfg.limits.maxAttributes};
+  s->preauthLimits = xml::ParserLimits{cfg.limits.stanzaSizePreauth, cfg.limits.maxDepth,
+                                       cfg.limits.maxChildren, cfg.limits.maxAttributes};
+  s->limits = xml::ParserLimits{cfg.limits.stanzaSize, cfg.limits.maxDepth, cfg.limits.maxChildren,
+                                cfg.limits.maxAttributes};
   s->preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
   s->releaseParserAfterRead = cfg.c2s.releaseParserAfterRead;
   return s;
@@ -77,7 +77,9 @@ std::size_t Server::connectionCount() const {
   return connections_.size();
 }
 
-Server::~Server() { shutdown(); }
+Server::~Server() {
+  shutdown();
+}
 
 void Server::start() {
   std::error_code ec;
@@ -95,8 +97,8 @@ void Server::start() {
   roster_ = std::make_unique<roster::RosterService>(*this);
   presence_ = std::make_unique<presence::PresenceService>(*this);
   router_->setPresenceHandler(presence_.get());
-  addressLimiter_ =
-      std::make_unique<net::AddressLimiter>(config_.limits.connectionsPerIp, config_.limits.unauthenticatedPerIp);
+  addressLimiter_ = std::make_unique<net::AddressLimiter>(config_.limits.connectionsPerIp,
+                                                          config_.limits.unauthenticatedPerIp);
   loginLimiter_ = std::make_unique<c2s::LoginLimiter>(config_.auth);
 
   io_->start();
@@ -144,7 +146,8 @@ void Server::scheduleHousekeeping() {
       malloc_trim(0);
       if (log::debugEnabled()) {
         const struct mallinfo2 mi = mallinfo2();
-        log::debug("server.memory", "connections={} heap_in_use={} heap_free={}", n, mi.uordblks, mi.fordblks);
+        log::debug("server.memory", "connections={} heap_in_use={} heap_free={}", n, mi.uordblks,
+                   mi.fordblks);
       }
     });
     scheduleHousekeeping();
@@ -179,7 +182,8 @@ void Server::shutdown() {
   for (auto& s : open) s->close(xmpp::StreamError::SystemShutdown, "the server is shutting down");
   open.clear();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while ((connectionCount() > 0 || sessions_.sessionCount() > 0) && std::chrono::steady_clock::now() < deadline)
+  while ((connectionCount() > 0 || sessions_.sessionCount() > 0) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Let the closing handlers finish their storage work before modules go away.
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -55,7 +55,7 @@ struct BoundListener {
 };
 
 class Server {
-public:
+ public:
   explicit Server(Config config);
   ~Server();
   Server(const Server&) = delete;
@@ -95,7 +95,7 @@ public:
   void removeConnection(std::uint64_t sessionId);
   std::size_t connectionCount() const;
 
-private:
+ private:
   Config config_;
   std::unique_ptr<module::ModuleHost> modules_;
   std::unique_ptr<storage::Database> db_;

@@ -38,7 +38,7 @@ std::optional<xmpp::Jid> accountJid(const core::Config& config, const std::strin
 
 int check(const core::Config& config) {
   module::ModuleHost modules(config);  // validates every module's table
-  net::TlsContexts tls(config);         // loads every certificate and key
+  net::TlsContexts tls(config);        // loads every certificate and key
   std::printf("%s: configuration OK (%zu host(s), %zu module(s))\n", config.path.c_str(), config.hosts.size(),
               modules.started().size());
   return 0;
@@ -49,12 +49,17 @@ int userAdd(const core::Config& config, const Args& args) {
   if (!jid) return 1;
   auto db = openStorage(config);
   switch (core::createAccount(*db, *jid, args.password, config.auth.scramIterations)) {
-    case core::AccountResult::Ok: std::printf("created %s\n", jid->bareStr().c_str()); return 0;
-    case core::AccountResult::Exists: std::fprintf(stderr, "parleyctl: %s already exists\n", jid->bareStr().c_str()); return 1;
+    case core::AccountResult::Ok:
+      std::printf("created %s\n", jid->bareStr().c_str());
+      return 0;
+    case core::AccountResult::Exists:
+      std::fprintf(stderr, "parleyctl: %s already exists\n", jid->bareStr().c_str());
+      return 1;
     case core::AccountResult::BadPassword:
       std::fprintf(stderr, "parleyctl: the password is empty or contains characters SASLprep forbids\n");
       return 1;
-    case core::AccountResult::NotFound: break;
+    case core::AccountResult::NotFound:
+      break;
   }
   return 1;
 }
@@ -76,12 +81,17 @@ int userPasswd(const core::Config& config, const Args& args) {
   if (!jid) return 1;
   auto db = openStorage(config);
   switch (core::setPassword(*db, *jid, args.password, config.auth.scramIterations)) {
-    case core::AccountResult::Ok: std::printf("password changed for %s\n", jid->bareStr().c_str()); return 0;
-    case core::AccountResult::NotFound: std::fprintf(stderr, "parleyctl: %s does not exist\n", jid->bareStr().c_str()); return 1;
+    case core::AccountResult::Ok:
+      std::printf("password changed for %s\n", jid->bareStr().c_str());
+      return 0;
+    case core::AccountResult::NotFound:
+      std::fprintf(stderr, "parleyctl: %s does not exist\n", jid->bareStr().c_str());
+      return 1;
     case core::AccountResult::BadPassword:
       std::fprintf(stderr, "parleyctl: the password is empty or contains characters SASLprep forbids\n");
       return 1;
-    case core::AccountResult::Exists: break;
+    case core::AccountResult::Exists:
+      break;
   }
   return 1;
 }

@@ -1,9 +1,10 @@
 // parleyctl: administration from the command line. Works directly on the configured storage, so it
 // works whether or not parleyd is running (SQLite in WAL mode lets both write safely).
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <iostream>
+
+#include <CLI/CLI.hpp>
 
 #include "server/core/config.h"
 #include "server/ctl/commands.h"

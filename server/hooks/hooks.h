@@ -77,8 +77,8 @@ struct SessionClosed {
   static constexpr std::string_view kName = "session_closed";
   struct Context {
     session::Session& session;
-    bool lastResource;     // no other session of this account remains
-    std::string status;    // status text of the last unavailable presence, if any
+    bool lastResource;   // no other session of this account remains
+    std::string status;  // status text of the last unavailable presence, if any
   };
 };
 

@@ -10,7 +10,9 @@ std::atomic<std::uint64_t> gFailures{0};
 }  // namespace
 
 namespace detail {
-std::size_t nextHookId() { return gNextHookId.fetch_add(1); }
+std::size_t nextHookId() {
+  return gNextHookId.fetch_add(1);
+}
 }  // namespace detail
 
 void reportHandlerFailure(std::string_view hook, std::string_view what) {
@@ -18,6 +20,8 @@ void reportHandlerFailure(std::string_view hook, std::string_view what) {
   log::error("hook.handler.failed", "hook={} error=\"{}\"", hook, what);
 }
 
-std::uint64_t handlerFailures() { return gFailures.load(std::memory_order_relaxed); }
+std::uint64_t handlerFailures() {
+  return gFailures.load(std::memory_order_relaxed);
+}
 
 }  // namespace parley::hooks

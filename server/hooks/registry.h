@@ -23,11 +23,11 @@ namespace parley::hooks {
 enum class Action { Continue, Stop };
 
 namespace priority {
-inline constexpr int kFirst = 0;      // security checks (blocking, rate limits)
-inline constexpr int kEarly = 100;    // stamping (stanza ids)
-inline constexpr int kNormal = 500;   // most features
-inline constexpr int kLate = 900;     // copies and notifications (carbons, push)
-inline constexpr int kLast = 1000;    // fallbacks (offline storage)
+inline constexpr int kFirst = 0;     // security checks (blocking, rate limits)
+inline constexpr int kEarly = 100;   // stamping (stanza ids)
+inline constexpr int kNormal = 500;  // most features
+inline constexpr int kLate = 900;    // copies and notifications (carbons, push)
+inline constexpr int kLast = 1000;   // fallbacks (offline storage)
 }  // namespace priority
 
 void reportHandlerFailure(std::string_view hook, std::string_view what);
@@ -48,9 +48,10 @@ class HookRegistry;
 
 // Removes its handler when destroyed.
 class HookHandle {
-public:
+ public:
   HookHandle() = default;
-  HookHandle(std::weak_ptr<detail::HandlerListBase> list, std::uint64_t token) : list_(std::move(list)), token_(token) {}
+  HookHandle(std::weak_ptr<detail::HandlerListBase> list, std::uint64_t token)
+      : list_(std::move(list)), token_(token) {}
   HookHandle(HookHandle&& o) noexcept : list_(std::move(o.list_)), token_(o.token_) { o.token_ = 0; }
   HookHandle& operator=(HookHandle&& o) noexcept {
     if (this != &o) {
@@ -68,13 +69,13 @@ public:
     token_ = 0;
   }
 
-private:
+ private:
   std::weak_ptr<detail::HandlerListBase> list_;
   std::uint64_t token_ = 0;
 };
 
 class HookRegistry {
-public:
+ public:
   static constexpr std::size_t kMaxHooks = 256;
 
   template <class Hook>
@@ -119,7 +120,7 @@ public:
     return list ? list->handlers.load()->size() : 0;
   }
 
-private:
+ private:
   template <class Hook>
   struct Entry {
     int priority;

@@ -1,9 +1,9 @@
 #include "server/log/log.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include <memory>
 #include <optional>
+
+#include <spdlog/sinks/stdout_sinks.h>
 
 namespace parley::log {
 
@@ -18,14 +18,17 @@ std::optional<spdlog::level::level_enum> parseLevel(std::string_view level) {
 }
 }  // namespace
 
-bool validLevel(std::string_view level) { return parseLevel(level).has_value(); }
+bool validLevel(std::string_view level) {
+  return parseLevel(level).has_value();
+}
 
 bool init(std::string_view level) {
   auto parsed = parseLevel(level);
   if (!parsed) return false;
   static bool installed = false;
   if (!installed) {
-    auto logger = std::make_shared<spdlog::logger>("parley", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto logger =
+        std::make_shared<spdlog::logger>("parley", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
     spdlog::set_default_logger(logger);
     installed = true;
@@ -35,6 +38,8 @@ bool init(std::string_view level) {
   return true;
 }
 
-bool debugEnabled() { return spdlog::should_log(spdlog::level::debug); }
+bool debugEnabled() {
+  return spdlog::should_log(spdlog::level::debug);
+}
 
 }  // namespace parley::log

@@ -3,9 +3,9 @@
 // never logged above debug level. Lines go to stderr (systemd/journald collects them).
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <string_view>
+
+#include <spdlog/spdlog.h>
 
 namespace parley::log {
 

@@ -31,7 +31,7 @@ struct DiscoItem {
 };
 
 class Disco {
-public:
+ public:
   [[nodiscard]] router::IqHandle addFeature(DiscoScope scope, std::string var);
   [[nodiscard]] router::IqHandle addIdentity(DiscoScope scope, DiscoIdentity identity);
   [[nodiscard]] router::IqHandle addExtension(DiscoScope scope, xml::ElementPtr form);
@@ -47,7 +47,7 @@ public:
   std::string capsHash() const;
   std::uint64_t generation() const;
 
-private:
+ private:
   struct Entry {
     std::uint64_t token;
     DiscoScope scope;

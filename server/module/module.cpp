@@ -1,10 +1,10 @@
 #include "server/module/module.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <functional>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "server/log/log.h"
 
@@ -16,8 +16,8 @@ const ModuleInfo* findModule(std::string_view name) {
   return nullptr;
 }
 
-void ModuleContext::iq(router::IqScope scope, std::string_view type, std::string_view ns, std::string_view element,
-                       router::IqHandler handler) {
+void ModuleContext::iq(router::IqScope scope, std::string_view type, std::string_view ns,
+                       std::string_view element, router::IqHandler handler) {
   handles_.push_back(server_.iqRouter().add(scope, type, ns, element, std::move(handler)));
 }
 
@@ -50,15 +50,18 @@ ModuleHost::ModuleHost(const core::Config& config) {
       if (m.enabledByDefault) wanted.emplace_back(m.name);
   std::set<std::string> names(wanted.begin(), wanted.end());
   for (const auto& n : names)
-    if (!findModule(n)) throw core::ConfigError(fmt::format("{}: modules.enabled: unknown module \"{}\"", config.path, n));
+    if (!findModule(n))
+      throw core::ConfigError(fmt::format("{}: modules.enabled: unknown module \"{}\"", config.path, n));
   for (const auto& [n, section] : config.modules.sections) {
-    if (!findModule(n)) throw core::ConfigError(fmt::format("{}: [modules.{}]: unknown module", config.path, n));
+    if (!findModule(n))
+      throw core::ConfigError(fmt::format("{}: [modules.{}]: unknown module", config.path, n));
   }
   // Dependency order (depth first); a dependency must be enabled too.
   std::set<std::string> visiting, done;
   std::function<void(const std::string&)> visit = [&](const std::string& n) {
     if (done.count(n)) return;
-    if (visiting.count(n)) throw core::ConfigError(fmt::format("{}: module dependency cycle at \"{}\"", config.path, n));
+    if (visiting.count(n))
+      throw core::ConfigError(fmt::format("{}: module dependency cycle at \"{}\"", config.path, n));
     visiting.insert(n);
     const ModuleInfo* info = findModule(n);
     for (auto dep : info->dependencies) {

@@ -28,7 +28,7 @@ namespace parley::module {
 class ModuleContext;
 
 class Module {
-public:
+ public:
   virtual ~Module() = default;
   virtual void configure(core::ConfigSection& /*section*/) {}
   virtual void start(ModuleContext& ctx) = 0;
@@ -48,7 +48,7 @@ const std::vector<ModuleInfo>& builtinModules();
 const ModuleInfo* findModule(std::string_view name);
 
 class ModuleContext {
-public:
+ public:
   ModuleContext(core::Server& server, std::string name) : server_(server), name_(std::move(name)) {}
   ~ModuleContext() { release(); }
 
@@ -69,7 +69,7 @@ public:
   // Drops every registration, newest first.
   void release();
 
-private:
+ private:
   core::Server& server_;
   std::string name_;
   std::vector<hooks::HookHandle> hooks_;
@@ -79,7 +79,7 @@ private:
 
 // Starts and stops the enabled modules in dependency order.
 class ModuleHost {
-public:
+ public:
   // Validates the enabled list and each module's config (throws core::ConfigError).
   explicit ModuleHost(const core::Config& config);
   void startAll(core::Server& server);
@@ -87,7 +87,7 @@ public:
   const std::vector<std::string>& started() const { return order_; }
   bool enabled(std::string_view name) const;
 
-private:
+ private:
   struct Loaded {
     const ModuleInfo* info;
     std::unique_ptr<Module> module;

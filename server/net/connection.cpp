@@ -1,13 +1,13 @@
 #include "server/net/connection.h"
 
+#include <array>
+#include <cerrno>
+#include <cstring>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-
-#include <array>
-#include <cerrno>
-#include <cstring>
 
 #include "server/log/log.h"
 #include "server/net/tls_context.h"
@@ -79,7 +79,9 @@ void Connection::startReading() {
   armRead();
 }
 
-void Connection::pauseReading() { paused_ = true; }
+void Connection::pauseReading() {
+  paused_ = true;
+}
 
 void Connection::resumeReading() {
   if (!paused_) return;
@@ -183,24 +185,25 @@ void Connection::waitWritable() {
   auto self = keepAlive();
   if (!self) return;
   writing_ = true;
-  impl_->sock.async_wait(asio::ip::tcp::socket::wait_write, [this, self](const boost::system::error_code& ec) {
-    writing_ = false;
-    if (closed_) return;
-    if (ec) {
-      if (ec != asio::error::operation_aborted) abort(ec.message());
-      return;
-    }
-    if (handshaking_) {
-      continueHandshake();
-      return;
-    }
-    if (readWaitForWrite_) {
-      readWaitForWrite_ = false;
-      onReadable();
-      if (closed_) return;
-    }
-    flush();
-  });
+  impl_->sock.async_wait(asio::ip::tcp::socket::wait_write,
+                         [this, self](const boost::system::error_code& ec) {
+                           writing_ = false;
+                           if (closed_) return;
+                           if (ec) {
+                             if (ec != asio::error::operation_aborted) abort(ec.message());
+                             return;
+                           }
+                           if (handshaking_) {
+                             continueHandshake();
+                             return;
+                           }
+                           if (readWaitForWrite_) {
+                             readWaitForWrite_ = false;
+                             onReadable();
+                             if (closed_) return;
+                           }
+                           flush();
+                         });
 }
 
 void Connection::flush() {
@@ -319,14 +322,15 @@ void Connection::continueHandshake() {
   auto self = keepAlive();
   if (!self) return;
   if (err == SSL_ERROR_WANT_READ) {
-    impl_->sock.async_wait(asio::ip::tcp::socket::wait_read, [this, self](const boost::system::error_code& ec) {
-      if (closed_) return;
-      if (ec) {
-        if (ec != asio::error::operation_aborted) abort(ec.message());
-        return;
-      }
-      continueHandshake();
-    });
+    impl_->sock.async_wait(asio::ip::tcp::socket::wait_read,
+                           [this, self](const boost::system::error_code& ec) {
+                             if (closed_) return;
+                             if (ec) {
+                               if (ec != asio::error::operation_aborted) abort(ec.message());
+                               return;
+                             }
+                             continueHandshake();
+                           });
     return;
   }
   if (err == SSL_ERROR_WANT_WRITE) {

@@ -29,7 +29,7 @@ class TlsContexts;
 using Bytes = std::shared_ptr<const std::string>;
 
 class ConnectionHandler {
-public:
+ public:
   virtual ~ConnectionHandler() = default;
   // Bytes arrived (plaintext after TLS). The handler may call pauseReading() from here.
   virtual void onData(std::string_view bytes) = 0;
@@ -45,7 +45,7 @@ struct ConnectionLimits {
 };
 
 class Connection {
-public:
+ public:
   // Takes ownership of a connected, non-blocking socket descriptor living on `executor`.
   Connection(runtime::Executor executor, int fd, std::string remoteAddress, ConnectionLimits limits);
   ~Connection();
@@ -80,7 +80,7 @@ public:
   void abort(std::string_view reason);
   bool closed() const { return closed_; }
 
-private:
+ private:
   struct Impl;
   void armRead();
   void onReadable();
@@ -107,7 +107,7 @@ private:
   bool reading_ = false;      // a read wait is armed
   bool readStarted_ = false;  // startReading() was called
   bool paused_ = false;
-  bool writing_ = false;      // a write wait is armed
+  bool writing_ = false;  // a write wait is armed
   bool readWaitForWrite_ = false;
   bool backpressured_ = false;
   bool tlsEstablished_ = false;

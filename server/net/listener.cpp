@@ -1,8 +1,8 @@
 #include "server/net/listener.h"
 
-#include <fmt/format.h>
-
 #include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "server/log/log.h"
 #include "server/runtime/asio.h"
@@ -48,26 +48,27 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
   void acceptNext() {
     if (stopped) return;
     runtime::Executor target = pool.next();
-    acceptor.async_accept(target.context(), [self = shared_from_this(), target](const boost::system::error_code& ec,
-                                                                                asio::ip::tcp::socket sock) {
-      if (self->stopped) return;
-      if (ec) {
-        if (ec == asio::error::operation_aborted) return;
-        // EMFILE and friends: log, back off briefly by continuing (the accept queue keeps the peer).
-        log::warn("net.accept.failed", "error=\"{}\"", ec.message());
-      } else {
-        boost::system::error_code e2;
-        auto ep = sock.remote_endpoint(e2);
-        std::string ip = e2 ? std::string("unknown") : ep.address().to_string();
-        if (ip.rfind("::ffff:", 0) == 0) ip = ip.substr(7);  // IPv4-mapped: count as the IPv4 address
-        int fd = sock.release(e2);
-        if (!e2) {
-          auto handler = self->handler;
-          target.post([handler, target, fd, ip] { handler(target, fd, ip); });
-        }
-      }
-      self->acceptNext();
-    });
+    acceptor.async_accept(
+        target.context(),
+        [self = shared_from_this(), target](const boost::system::error_code& ec, asio::ip::tcp::socket sock) {
+          if (self->stopped) return;
+          if (ec) {
+            if (ec == asio::error::operation_aborted) return;
+            // EMFILE and friends: log, back off briefly by continuing (the accept queue keeps the peer).
+            log::warn("net.accept.failed", "error=\"{}\"", ec.message());
+          } else {
+            boost::system::error_code e2;
+            auto ep = sock.remote_endpoint(e2);
+            std::string ip = e2 ? std::string("unknown") : ep.address().to_string();
+            if (ip.rfind("::ffff:", 0) == 0) ip = ip.substr(7);  // IPv4-mapped: count as the IPv4 address
+            int fd = sock.release(e2);
+            if (!e2) {
+              auto handler = self->handler;
+              target.post([handler, target, fd, ip] { handler(target, fd, ip); });
+            }
+          }
+          self->acceptNext();
+        });
   }
 };
 
@@ -76,7 +77,9 @@ Listener::Listener(runtime::IoPool& pool, std::string address, std::uint16_t por
   port_ = port;
 }
 
-Listener::~Listener() { stop(); }
+Listener::~Listener() {
+  stop();
+}
 
 void Listener::start() {
   boost::system::error_code ec;
@@ -115,6 +118,8 @@ void Listener::stop() {
   });
 }
 
-std::uint16_t Listener::port() const { return port_; }
+std::uint16_t Listener::port() const {
+  return port_;
+}
 
 }  // namespace parley::net

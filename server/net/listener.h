@@ -17,7 +17,7 @@ namespace parley::net {
 
 // Counts connections per remote address (total and not yet authenticated). Thread-safe.
 class AddressLimiter {
-public:
+ public:
   AddressLimiter(int maxPerIp, int maxUnauthenticatedPerIp)
       : maxTotal_(maxPerIp), maxUnauth_(maxUnauthenticatedPerIp) {}
   // Reserves a slot for a new, unauthenticated connection; false when a limit is reached.
@@ -25,7 +25,7 @@ public:
   void authenticated(const std::string& ip);  // the connection stops counting as unauthenticated
   void release(const std::string& ip, bool wasAuthenticated);
 
-private:
+ private:
   struct Count {
     int total = 0;
     int unauth = 0;
@@ -39,7 +39,7 @@ private:
 using AcceptHandler = std::function<void(runtime::Executor executor, int fd, std::string remoteIp)>;
 
 class Listener {
-public:
+ public:
   Listener(runtime::IoPool& pool, std::string address, std::uint16_t port, AcceptHandler handler);
   ~Listener();
   // Binds and starts accepting; throws std::runtime_error with the address on failure.
@@ -48,7 +48,7 @@ public:
   std::uint16_t port() const;
   const std::string& address() const { return address_; }
 
-private:
+ private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
   std::string address_;

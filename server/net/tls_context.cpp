@@ -25,8 +25,8 @@ std::string opensslError() {
   return buf;
 }
 
-int alpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-               void*) {
+int alpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
   static const unsigned char kProto[] = {11, 'x', 'm', 'p', 'p', '-', 'c', 'l', 'i', 'e', 'n', 't'};
   unsigned char* selected = nullptr;
   if (SSL_select_next_proto(&selected, outlen, kProto, sizeof kProto, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
@@ -51,8 +51,8 @@ SSL_CTX* makeContext(const core::Config& config, const core::HostConfig& host) {
   if (!ctx) throw core::ConfigError("cannot create a TLS context: " + opensslError());
   SSL_CTX_set_min_proto_version(ctx, config.tls.minVersion == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(
+      ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   const std::string& ciphers = config.tls.ciphers.empty() ? std::string(kDefaultCiphers) : config.tls.ciphers;
   if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
     SSL_CTX_free(ctx);
@@ -61,8 +61,8 @@ SSL_CTX* makeContext(const core::Config& config, const core::HostConfig& host) {
   if (SSL_CTX_use_certificate_chain_file(ctx, host.tlsCert.c_str()) != 1) {
     std::string err = opensslError();
     SSL_CTX_free(ctx);
-    throw core::ConfigError(fmt::format("{}: host {}: cannot load tls_cert {}: {}", config.path, host.domain,
-                                        host.tlsCert, err));
+    throw core::ConfigError(
+        fmt::format("{}: host {}: cannot load tls_cert {}: {}", config.path, host.domain, host.tlsCert, err));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, host.tlsKey.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
@@ -99,7 +99,9 @@ TlsContexts::~TlsContexts() {
   if (defaultCtx_) SSL_CTX_free(defaultCtx_);
 }
 
-SSL* TlsContexts::newSsl() const { return SSL_new(defaultCtx_); }
+SSL* TlsContexts::newSsl() const {
+  return SSL_new(defaultCtx_);
+}
 
 SSL_CTX* TlsContexts::contextFor(std::string_view domain) const {
   auto it = byDomain_.find(domain);
@@ -113,8 +115,10 @@ std::string tlsServerEndPoint(SSL* ssl) {
   int mdNid = 0, pkNid = 0;
   const EVP_MD* md = EVP_sha256();
   if (X509_get_signature_info(cert, &mdNid, &pkNid, nullptr, nullptr) == 1) {
-    if (mdNid == NID_sha384) md = EVP_sha384();
-    else if (mdNid == NID_sha512) md = EVP_sha512();
+    if (mdNid == NID_sha384)
+      md = EVP_sha384();
+    else if (mdNid == NID_sha512)
+      md = EVP_sha512();
   }
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -126,10 +130,13 @@ std::string tlsExporter(SSL* ssl) {
   if (SSL_version(ssl) != TLS1_3_VERSION) return {};
   unsigned char out[32];
   static const char kLabel[] = "EXPORTER-Channel-Binding";
-  if (SSL_export_keying_material(ssl, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) != 1) return {};
+  if (SSL_export_keying_material(ssl, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) != 1)
+    return {};
   return std::string(reinterpret_cast<char*>(out), sizeof out);
 }
 
-std::string tlsVersion(SSL* ssl) { return SSL_get_version(ssl); }
+std::string tlsVersion(SSL* ssl) {
+  return SSL_get_version(ssl);
+}
 
 }  // namespace parley::net

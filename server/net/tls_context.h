@@ -17,7 +17,7 @@ typedef struct ssl_st SSL;
 namespace parley::net {
 
 class TlsContexts {
-public:
+ public:
   // Loads every host's certificate and key; throws ConfigError with the file name on failure.
   explicit TlsContexts(const core::Config& config);
   ~TlsContexts();
@@ -28,7 +28,7 @@ public:
   SSL* newSsl() const;
   SSL_CTX* contextFor(std::string_view domain) const;  // nullptr if unknown
 
-private:
+ private:
   SSL_CTX* defaultCtx_ = nullptr;
   std::map<std::string, SSL_CTX*, std::less<>> byDomain_;
 };

@@ -20,7 +20,7 @@ class Server;
 namespace parley::presence {
 
 class PresenceService : public router::InboundPresenceHandler {
-public:
+ public:
   explicit PresenceService(core::Server& server);
 
   // Presence without 'to' from a local session (on its executor): available or unavailable.
@@ -38,7 +38,7 @@ public:
   // After a subscription was cancelled: unavailable from each available resource (RFC 6121 §3.2.3).
   void sendUnavailable(const xmpp::Jid& user, const xmpp::Jid& contact);
 
-private:
+ private:
   void answerProbe(const xmpp::StanzaPtr& probe);
   core::Server& server_;
 };

@@ -22,12 +22,14 @@ struct RosterSnapshot {
   // The contact may see our presence (RFC 6121 §4.2.2: subscription from or both).
   bool contactSubscribedToUs(const std::string& contact) const {
     auto* i = find(contact);
-    return i && (i->subscription == storage::Subscription::From || i->subscription == storage::Subscription::Both);
+    return i &&
+           (i->subscription == storage::Subscription::From || i->subscription == storage::Subscription::Both);
   }
   // We may see the contact's presence (subscription to or both).
   bool weSubscribedToContact(const std::string& contact) const {
     auto* i = find(contact);
-    return i && (i->subscription == storage::Subscription::To || i->subscription == storage::Subscription::Both);
+    return i &&
+           (i->subscription == storage::Subscription::To || i->subscription == storage::Subscription::Both);
   }
 };
 using RosterPtr = std::shared_ptr<const RosterSnapshot>;

@@ -24,7 +24,7 @@ class Server;
 namespace parley::roster {
 
 class RosterService {
-public:
+ public:
   explicit RosterService(core::Server& server);
   ~RosterService();
   void start();  // registers the jabber:iq:roster handlers
@@ -44,7 +44,7 @@ public:
   static constexpr std::size_t kMaxNameBytes = 1024;
   static constexpr std::size_t kMaxGroups = 64;
 
-private:
+ private:
   struct Change;
   void pushAndRoute(const xmpp::Jid& user, const Change& change);
   void handleGet(const router::IqRequest& req);

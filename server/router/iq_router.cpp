@@ -5,7 +5,9 @@
 
 namespace parley::router {
 
-void IqRequest::result(xml::ElementPtr payload) const { reply(xmpp::makeIqResult(*stanza, std::move(payload))); }
+void IqRequest::result(xml::ElementPtr payload) const {
+  reply(xmpp::makeIqResult(*stanza, std::move(payload)));
+}
 
 void IqRequest::error(xmpp::StanzaError e, std::string_view text) const {
   reply(xmpp::makeErrorReply(*stanza, e, text));
@@ -41,7 +43,8 @@ void IqRouter::dispatch(const IqRequest& request) {
   std::shared_ptr<IqHandler> handler;
   {
     std::lock_guard lock(mu_);
-    auto it = handlers_.find(Key{scope, std::string(request.stanza->type()), payload->xmlns(), payload->name()});
+    auto it =
+        handlers_.find(Key{scope, std::string(request.stanza->type()), payload->xmlns(), payload->name()});
     if (it != handlers_.end()) handler = it->second;
   }
   if (!handler) {

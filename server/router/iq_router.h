@@ -28,9 +28,9 @@ enum class IqScope {
 };
 
 struct IqRequest {
-  xmpp::StanzaPtr stanza;         // 'from' stamped by the server
-  session::SessionPtr session;    // the local session that sent it, or null
-  xmpp::Jid target;               // server domain or account bare JID the request is for
+  xmpp::StanzaPtr stanza;       // 'from' stamped by the server
+  session::SessionPtr session;  // the local session that sent it, or null
+  xmpp::Jid target;             // server domain or account bare JID the request is for
   Router* router = nullptr;
 
   const xml::Element& payload() const { return *stanza->element().firstChild(); }
@@ -48,7 +48,7 @@ using IqHandler = std::function<void(const IqRequest&)>;
 
 // Unregisters its handler when destroyed.
 class IqHandle {
-public:
+ public:
   IqHandle() = default;
   explicit IqHandle(std::function<void()> release) : release_(std::move(release)) {}
   IqHandle(IqHandle&&) noexcept = default;
@@ -63,19 +63,19 @@ public:
     release_ = nullptr;
   }
 
-private:
+ private:
   std::function<void()> release_;
 };
 
 class IqRouter {
-public:
+ public:
   // type: "get" or "set".
   [[nodiscard]] IqHandle add(IqScope scope, std::string_view type, std::string_view ns, std::string_view name,
                              IqHandler handler);
   // Runs the handler or answers the error. `request.stanza` must be an IQ get/set.
   void dispatch(const IqRequest& request);
 
-private:
+ private:
   using Key = std::tuple<IqScope, std::string, std::string, std::string>;
   std::mutex mu_;
   std::map<Key, std::shared_ptr<IqHandler>> handlers_;

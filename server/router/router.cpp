@@ -13,9 +13,13 @@ using xmpp::StanzaPtr;
 Router::Router(session::SessionManager& sessions, hooks::HookRegistry& hooks, IqRouter& iq)
     : sessions_(sessions), hooks_(hooks), iq_(iq) {}
 
-void Router::addLocalDomain(std::string domain) { domains_.insert(std::move(domain)); }
+void Router::addLocalDomain(std::string domain) {
+  domains_.insert(std::move(domain));
+}
 
-bool Router::isLocalDomain(std::string_view domain) const { return domains_.find(domain) != domains_.end(); }
+bool Router::isLocalDomain(std::string_view domain) const {
+  return domains_.find(domain) != domains_.end();
+}
 
 IqHandle Router::addComponent(std::string domain, ComponentHandler handler) {
   {
@@ -94,9 +98,12 @@ void Router::route(StanzaPtr stanza) {
 }
 
 void Router::deliverToAccount(StanzaPtr stanza) {
-  if (stanza->isMessage()) routeMessageToBare(std::move(stanza));
-  else if (stanza->isPresence()) deliverToAvailable(stanza, stanza->to(), false);
-  else route(std::move(stanza));
+  if (stanza->isMessage())
+    routeMessageToBare(std::move(stanza));
+  else if (stanza->isPresence())
+    deliverToAvailable(stanza, stanza->to(), false);
+  else
+    route(std::move(stanza));
 }
 
 void Router::deliverToResource(StanzaPtr stanza) {

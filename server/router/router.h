@@ -26,7 +26,7 @@ namespace parley::router {
 
 // Receives presence stanzas addressed to local accounts (implemented by the presence service).
 class InboundPresenceHandler {
-public:
+ public:
   virtual ~InboundPresenceHandler() = default;
   virtual void inboundPresence(xmpp::StanzaPtr stanza) = 0;
 };
@@ -34,7 +34,7 @@ public:
 using ComponentHandler = std::function<void(xmpp::StanzaPtr)>;
 
 class Router {
-public:
+ public:
   Router(session::SessionManager& sessions, hooks::HookRegistry& hooks, IqRouter& iq);
 
   void addLocalDomain(std::string domain);
@@ -59,7 +59,7 @@ public:
 
   session::SessionManager& sessions() { return sessions_; }
 
-private:
+ private:
   void routeMessageToBare(xmpp::StanzaPtr stanza);
   void undeliverable(xmpp::StanzaPtr stanza);
   ComponentHandler* component(std::string_view domain);

@@ -5,7 +5,8 @@
 
 namespace parley::runtime {
 
-BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread) : maxQueue_(maxQueuePerThread) {
+BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread)
+    : maxQueue_(maxQueuePerThread) {
   if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   for (auto& wp : workers_) {
@@ -33,7 +34,9 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread) :
   }
 }
 
-BlockingPool::~BlockingPool() { drainAndJoin(); }
+BlockingPool::~BlockingPool() {
+  drainAndJoin();
+}
 
 bool BlockingPool::push(Worker& w, std::function<void()> job) {
   {

@@ -27,7 +27,7 @@
 namespace parley::runtime {
 
 class BlockingPool {
-public:
+ public:
   BlockingPool(std::size_t threads, std::size_t maxQueuePerThread);
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
@@ -41,7 +41,7 @@ public:
   std::size_t size() const { return workers_.size(); }
   std::size_t queued() const;
 
-private:
+ private:
   struct Worker {
     std::mutex mu;
     std::condition_variable cv;

@@ -8,12 +8,20 @@ namespace {
 thread_local Executor tCurrent;
 }
 
-Executor Executor::current() { return tCurrent; }
-void Executor::setCurrent(Executor e) { tCurrent = e; }
+Executor Executor::current() {
+  return tCurrent;
+}
+void Executor::setCurrent(Executor e) {
+  tCurrent = e;
+}
 
-void Executor::post(std::function<void()> fn) const { asio::post(*ctx_, std::move(fn)); }
+void Executor::post(std::function<void()> fn) const {
+  asio::post(*ctx_, std::move(fn));
+}
 
-bool Executor::runningInThisThread() const { return ctx_ && ctx_->get_executor().running_in_this_thread(); }
+bool Executor::runningInThisThread() const {
+  return ctx_ && ctx_->get_executor().running_in_this_thread();
+}
 
 struct Timer::Impl {
   explicit Impl(asio::io_context& ctx) : timer(ctx) {}
@@ -30,7 +38,9 @@ Timer::Timer(Executor exec, std::chrono::steady_clock::duration after, std::func
   });
 }
 
-Timer::~Timer() { cancel(); }
+Timer::~Timer() {
+  cancel();
+}
 
 void Timer::cancel() {
   if (!impl_) return;

@@ -15,7 +15,7 @@ class io_context;
 namespace parley::runtime {
 
 class Executor {
-public:
+ public:
   Executor() = default;
   explicit Executor(boost::asio::io_context* ctx) : ctx_(ctx) {}
 
@@ -30,21 +30,21 @@ public:
   static void setCurrent(Executor e);
   friend bool operator==(const Executor&, const Executor&) = default;
 
-private:
+ private:
   boost::asio::io_context* ctx_ = nullptr;
 };
 
 // A one-shot timer on an executor. Destroying or cancelling it prevents the callback from running
 // (if it has not started). Create and cancel it on its executor's thread.
 class Timer {
-public:
+ public:
   Timer(Executor exec, std::chrono::steady_clock::duration after, std::function<void()> fn);
   ~Timer();
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
   void cancel();
 
-private:
+ private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

@@ -22,7 +22,9 @@ IoPool::IoPool(std::size_t threads) {
   }
 }
 
-IoPool::~IoPool() { stopAndJoin(); }
+IoPool::~IoPool() {
+  stopAndJoin();
+}
 
 void IoPool::start() {
   for (auto& c : contexts_) {
@@ -49,8 +51,12 @@ void IoPool::stopAndJoin() {
   threads_.clear();
 }
 
-Executor IoPool::executor(std::size_t i) const { return Executor(&contexts_.at(i)->io); }
+Executor IoPool::executor(std::size_t i) const {
+  return Executor(&contexts_.at(i)->io);
+}
 
-Executor IoPool::next() { return executor(next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()); }
+Executor IoPool::next() {
+  return executor(next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size());
+}
 
 }  // namespace parley::runtime

@@ -13,7 +13,7 @@
 namespace parley::runtime {
 
 class IoPool {
-public:
+ public:
   explicit IoPool(std::size_t threads);
   ~IoPool();
   IoPool(const IoPool&) = delete;
@@ -26,7 +26,7 @@ public:
   Executor executor(std::size_t i) const;
   Executor next();  // round-robin
 
-private:
+ private:
   struct Ctx;
   std::vector<std::unique_ptr<Ctx>> contexts_;
   std::vector<std::thread> threads_;

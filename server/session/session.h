@@ -6,10 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/runtime/executor.h"
 #include "server/xml/element.h"
@@ -25,15 +25,15 @@ using WeakSessionPtr = std::weak_ptr<Session>;
 
 // Presence bookkeeping of one resource (RFC 6121 §4). Touched only on the session's executor.
 struct PresenceState {
-  bool available = false;     // between an available and an unavailable presence
+  bool available = false;  // between an available and an unavailable presence
   int priority = 0;
-  xml::ElementPtr last;       // last available presence broadcast
-  std::string goneStatus;     // status text of the last unavailable presence (XEP-0012)
+  xml::ElementPtr last;             // last available presence broadcast
+  std::string goneStatus;           // status text of the last unavailable presence (XEP-0012)
   std::vector<xmpp::Jid> directed;  // who got directed presence while available (RFC 6121 §4.6)
 };
 
 class Session : public std::enable_shared_from_this<Session> {
-public:
+ public:
   virtual ~Session() = default;
 
   // Unique for the life of the process (logs).
@@ -56,11 +56,11 @@ public:
   // Thread-safe: called periodically by the server; an idle session drops memory it can rebuild.
   virtual void housekeeping() {}
 
-protected:
+ protected:
   Session(std::uint64_t id, runtime::Executor executor) : id_(id), executor_(executor) {}
   void setJid(xmpp::Jid jid) { jid_ = std::move(jid); }
 
-private:
+ private:
   std::uint64_t id_;
   runtime::Executor executor_;
   xmpp::Jid jid_;

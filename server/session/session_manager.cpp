@@ -85,7 +85,8 @@ bool SessionManager::hasSessions(const xmpp::Jid& bare) const {
   return shard.accounts.count(key) > 0;
 }
 
-void SessionManager::setPresence(const Session& session, bool available, int priority, xml::ElementPtr presence) {
+void SessionManager::setPresence(const Session& session, bool available, int priority,
+                                 xml::ElementPtr presence) {
   const std::string key = session.jid().bareStr();
   Shard& shard = shardFor(key);
   std::lock_guard lock(shard.mu);
@@ -168,4 +169,3 @@ std::vector<std::string> SessionManager::onlineAccounts(std::string_view domain)
 }
 
 }  // namespace parley::session
-

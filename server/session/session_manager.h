@@ -26,13 +26,13 @@ enum class ConflictPolicy { KickOld, RefuseNew };
 struct Resource {
   SessionPtr session;
   int priority = 0;
-  bool available = false;   // sent available presence and not unavailable since (RFC 6121 §4.2)
-  bool interested = false;  // requested the roster (RFC 6121 §2.1.6)
+  bool available = false;    // sent available presence and not unavailable since (RFC 6121 §4.2)
+  bool interested = false;   // requested the roster (RFC 6121 §2.1.6)
   xml::ElementPtr presence;  // last available presence broadcast, for probes
 };
 
 class SessionManager {
-public:
+ public:
   enum class BindOutcome { Ok, Conflict, TooManyResources };
   struct BindResult {
     BindOutcome outcome = BindOutcome::Ok;
@@ -62,7 +62,7 @@ public:
   std::vector<SessionPtr> allSessions() const;
   std::vector<std::string> onlineAccounts(std::string_view domain) const;  // bare JIDs
 
-private:
+ private:
   struct Account {
     std::vector<Resource> resources;
     roster::RosterPtr roster;

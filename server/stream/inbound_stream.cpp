@@ -1,8 +1,8 @@
 #include "server/stream/inbound_stream.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
+
+#include <fmt/format.h>
 
 #include "server/log/log.h"
 #include "server/net/tls_context.h"
@@ -40,10 +40,14 @@ std::optional<MechInfo> mechInfo(std::string_view name) {
 
 xmpp::StreamError streamErrorFor(xml::ParseError e) {
   switch (e) {
-    case xml::ParseError::RestrictedXml: return xmpp::StreamError::RestrictedXml;
-    case xml::ParseError::PolicyViolation: return xmpp::StreamError::PolicyViolation;
-    case xml::ParseError::BadFormat: return xmpp::StreamError::BadFormat;
-    default: return xmpp::StreamError::NotWellFormed;
+    case xml::ParseError::RestrictedXml:
+      return xmpp::StreamError::RestrictedXml;
+    case xml::ParseError::PolicyViolation:
+      return xmpp::StreamError::PolicyViolation;
+    case xml::ParseError::BadFormat:
+      return xmpp::StreamError::BadFormat;
+    default:
+      return xmpp::StreamError::NotWellFormed;
   }
 }
 
@@ -57,8 +61,7 @@ std::optional<std::string> decodeSasl(std::string_view text) {
 
 InboundStream::InboundStream(runtime::Executor executor, int fd, std::string remoteAddress,
                              net::ConnectionLimits connLimits, const net::TlsContexts& tls,
-                             std::shared_ptr<const StreamSettings> settings,
-                             StreamPolicy& policy)
+                             std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy)
     : tls_(tls),
       settings_(std::move(settings)),
       policy_(policy),
@@ -71,12 +74,13 @@ InboundStream::~InboundStream() = default;
 void InboundStream::start(std::weak_ptr<void> owner) {
   owner_ = owner;
   conn_.setOwner(owner, this);
-  preauthTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), settings_->preauthTimeout, [this, owner] {
-    auto self = owner.lock();
-    if (!self || established_ || ended_) return;
-    log::info("c2s.preauth_timeout", "peer={}", conn_.remoteAddress());
-    closeWithError(xmpp::StreamError::ConnectionTimeout, "authentication took too long");
-  });
+  preauthTimer_ =
+      std::make_unique<runtime::Timer>(conn_.executor(), settings_->preauthTimeout, [this, owner] {
+        auto self = owner.lock();
+        if (!self || established_ || ended_) return;
+        log::info("c2s.preauth_timeout", "peer={}", conn_.remoteAddress());
+        closeWithError(xmpp::StreamError::ConnectionTimeout, "authentication took too long");
+      });
   if (settings_->directTls) {
     conn_.pauseReading();
     conn_.startReading();
@@ -156,7 +160,9 @@ void InboundStream::close() {
   end("closed by server");
 }
 
-void InboundStream::pauseInput() { conn_.pauseReading(); }
+void InboundStream::pauseInput() {
+  conn_.pauseReading();
+}
 
 bool InboundStream::releaseIdleMemory() {
   if (ended_ || suspended_ || !authenticated_ || awaitingHeader_) return false;
@@ -204,9 +210,13 @@ void InboundStream::onData(std::string_view bytes) {
   }
 }
 
-void InboundStream::onDisconnected(std::string_view reason) { end(reason); }
+void InboundStream::onDisconnected(std::string_view reason) {
+  end(reason);
+}
 
-void InboundStream::onBackpressure(bool paused) { policy_.onBackpressure(paused); }
+void InboundStream::onBackpressure(bool paused) {
+  policy_.onBackpressure(paused);
+}
 
 void InboundStream::suspendParsing() {
   if (suspended_) return;
@@ -248,7 +258,8 @@ void InboundStream::onStreamOpen(xml::StreamHeader header) {
   std::string_view from = header.attr("from");
 
   if (header.name != "stream" || header.xmlns != kStreamNs) {
-    closeWithError(xmpp::StreamError::InvalidNamespace, "the stream namespace must be http://etherx.jabber.org/streams");
+    closeWithError(xmpp::StreamError::InvalidNamespace,
+                   "the stream namespace must be http://etherx.jabber.org/streams");
     return;
   }
   if (header.contentNs != "jabber:client") {
@@ -290,7 +301,7 @@ std::vector<std::string> InboundStream::offeredMechanisms() const {
   for (const auto& m : settings_->mechanisms) {
     auto info = mechInfo(m);
     if (!info) continue;
-    if (!info->scram && !secure) continue;             // PLAIN only inside TLS
+    if (!info->scram && !secure) continue;  // PLAIN only inside TLS
     if (info->plus && (!secure || !cb.anyAvailable())) continue;
     out.push_back(m);
   }
@@ -408,7 +419,8 @@ void InboundStream::handleStartTls(const xml::Element&) {
   conn_.executor().post([this, owner] {
     if (ended_) return;
     if (!pendingTail_.empty())
-      log::info("c2s.starttls.injection_dropped", "peer={} bytes={}", conn_.remoteAddress(), pendingTail_.size());
+      log::info("c2s.starttls.injection_dropped", "peer={} bytes={}", conn_.remoteAddress(),
+                pendingTail_.size());
     pendingTail_.clear();
     conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
       if (!ok) {
@@ -490,23 +502,31 @@ void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view in
   saslState_ = SaslState::Busy;
   suspendParsing();
   auto owner = owner_.lock();
-  policy_.lookupCredential(saslUser_, alg, [this, owner](CredentialStatus status,
-                                                         std::optional<util::ScramCredential> credential) {
-    if (ended_ || !scram_) return;
-    std::string challenge;
-    switch (status) {
-      case CredentialStatus::Found: challenge = scram_->serverFirst(*credential); break;
-      case CredentialStatus::NoSuchUser:
-        // Same exchange as for a real account; it fails at the proof (no user enumeration).
-        challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(), 4096, saslUser_);
-        break;
-      case CredentialStatus::Disabled: saslFailure("account-disabled", {}, false); return;
-      case CredentialStatus::Error: saslFailure("temporary-auth-failure", {}, false); return;
-    }
-    saslState_ = SaslState::ScramFirstSent;
-    conn_.send(fmt::format("<challenge xmlns='{}'>{}</challenge>", kSaslNs, util::base64Encode(challenge)));
-    resumeParsing(false);
-  });
+  policy_.lookupCredential(
+      saslUser_, alg,
+      [this, owner](CredentialStatus status, std::optional<util::ScramCredential> credential) {
+        if (ended_ || !scram_) return;
+        std::string challenge;
+        switch (status) {
+          case CredentialStatus::Found:
+            challenge = scram_->serverFirst(*credential);
+            break;
+          case CredentialStatus::NoSuchUser:
+            // Same exchange as for a real account; it fails at the proof (no user enumeration).
+            challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(), 4096, saslUser_);
+            break;
+          case CredentialStatus::Disabled:
+            saslFailure("account-disabled", {}, false);
+            return;
+          case CredentialStatus::Error:
+            saslFailure("temporary-auth-failure", {}, false);
+            return;
+        }
+        saslState_ = SaslState::ScramFirstSent;
+        conn_.send(
+            fmt::format("<challenge xmlns='{}'>{}</challenge>", kSaslNs, util::base64Encode(challenge)));
+        resumeParsing(false);
+      });
 }
 
 bool InboundStream::acceptIdentity(std::string_view username, std::string_view authzid) {
@@ -551,13 +571,16 @@ void InboundStream::startPlain(std::string_view initial) {
   saslState_ = SaslState::Busy;
   suspendParsing();
   auto owner = owner_.lock();
-  policy_.checkPassword(saslUser_, std::move(parsed.password), [this, owner](CredentialStatus status, bool ok) {
-    if (ended_) return;
-    if (status == CredentialStatus::Disabled) return saslFailure("account-disabled", {}, false);
-    if (status == CredentialStatus::Error) return saslFailure("temporary-auth-failure", {}, false);
-    if (status != CredentialStatus::Found || !ok) return saslFailure("not-authorized");
-    saslSuccess({});
-  });
+  policy_.checkPassword(saslUser_, std::move(parsed.password),
+                        [this, owner](CredentialStatus status, bool ok) {
+                          if (ended_) return;
+                          if (status == CredentialStatus::Disabled)
+                            return saslFailure("account-disabled", {}, false);
+                          if (status == CredentialStatus::Error)
+                            return saslFailure("temporary-auth-failure", {}, false);
+                          if (status != CredentialStatus::Found || !ok) return saslFailure("not-authorized");
+                          saslSuccess({});
+                        });
 }
 
 void InboundStream::saslFailure(std::string_view condition, std::string_view text, bool countsAsFailure) {
@@ -568,8 +591,8 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
     ++saslFailures_;
     policy_.loginFailed(saslUser_);
     delay = policy_.failureDelay(saslUser_);
-    log::info("c2s.auth.failed", "peer={} user={} mechanism={} condition={}", conn_.remoteAddress(), saslUser_,
-              saslMechanism_, condition);
+    log::info("c2s.auth.failed", "peer={} user={} mechanism={} condition={}", conn_.remoteAddress(),
+              saslUser_, saslMechanism_, condition);
   }
   std::string out = fmt::format("<failure xmlns='{}'><{}/>", kSaslNs, condition);
   if (!text.empty()) {
@@ -582,15 +605,16 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
   auto owner = owner_.lock();
   const bool tooMany = saslFailures_ >= settings_->maxSaslAttempts;
   // A timer, also for no delay, so the parser is always resumed from outside its callbacks.
-  preauthFailureTimer_ = std::make_unique<runtime::Timer>(conn_.executor(), delay, [this, owner, out, tooMany] {
-    if (ended_) return;
-    conn_.send(out);
-    if (tooMany) {
-      closeWithError(xmpp::StreamError::PolicyViolation, "too many failed authentication attempts");
-      return;
-    }
-    resumeParsing(false);
-  });
+  preauthFailureTimer_ =
+      std::make_unique<runtime::Timer>(conn_.executor(), delay, [this, owner, out, tooMany] {
+        if (ended_) return;
+        conn_.send(out);
+        if (tooMany) {
+          closeWithError(xmpp::StreamError::PolicyViolation, "too many failed authentication attempts");
+          return;
+        }
+        resumeParsing(false);
+      });
 }
 
 void InboundStream::saslSuccess(std::string_view additional) {

@@ -30,8 +30,8 @@ class TlsContexts;
 namespace parley::stream {
 
 struct StreamSettings {
-  bool directTls = false;   // TLS from the first byte (XEP-0368)
-  bool requireTls = true;   // no SASL before STARTTLS
+  bool directTls = false;               // TLS from the first byte (XEP-0368)
+  bool requireTls = true;               // no SASL before STARTTLS
   std::vector<std::string> mechanisms;  // offered, in preference order
   xml::ParserLimits preauthLimits;
   xml::ParserLimits limits;  // after authentication
@@ -45,7 +45,7 @@ struct StreamSettings {
 enum class CredentialStatus { Found, NoSuchUser, Disabled, Error };
 
 class StreamPolicy {
-public:
+ public:
   virtual ~StreamPolicy() = default;
   virtual bool hostKnown(std::string_view domain) = 0;
   // Whether this address may try to log in to `user` now (failed-login limits).
@@ -54,8 +54,9 @@ public:
   // How long to wait before answering a failure (slows guessing down).
   virtual std::chrono::milliseconds failureDelay(std::string_view user) = 0;
   // Looks up the stored SCRAM credential (asynchronously, on the blocking pool).
-  virtual void lookupCredential(std::string_view user, util::HashAlg alg,
-                                std::function<void(CredentialStatus, std::optional<util::ScramCredential>)> done) = 0;
+  virtual void lookupCredential(
+      std::string_view user, util::HashAlg alg,
+      std::function<void(CredentialStatus, std::optional<util::ScramCredential>)> done) = 0;
   // Checks a plaintext password (PLAIN over TLS) against the stored credential (blocking pool).
   virtual void checkPassword(std::string_view user, std::string password,
                              std::function<void(CredentialStatus, bool ok)> done) = 0;
@@ -74,9 +75,10 @@ public:
 };
 
 class InboundStream : public net::ConnectionHandler, public xml::StreamParserHandler {
-public:
-  InboundStream(runtime::Executor executor, int fd, std::string remoteAddress, net::ConnectionLimits connLimits,
-                const net::TlsContexts& tls, std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy);
+ public:
+  InboundStream(runtime::Executor executor, int fd, std::string remoteAddress,
+                net::ConnectionLimits connLimits, const net::TlsContexts& tls,
+                std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy);
   ~InboundStream() override;
 
   // `owner` keeps this stream alive while I/O is pending.
@@ -121,7 +123,7 @@ public:
   void onStreamClose() override;
   void onParseError(xml::ParseError error, std::string_view detail) override;
 
-private:
+ private:
   void openResponseHeader(std::string_view to);
   void sendFeatures();
   void handleStartTls(const xml::Element& e);

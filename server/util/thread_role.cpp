@@ -4,6 +4,10 @@ namespace parley::util {
 namespace {
 thread_local ThreadRole tRole = ThreadRole::Other;
 }
-void setThreadRole(ThreadRole role) { tRole = role; }
-ThreadRole threadRole() { return tRole; }
+void setThreadRole(ThreadRole role) {
+  tRole = role;
+}
+ThreadRole threadRole() {
+  return tRole;
+}
 }  // namespace parley::util

@@ -1,9 +1,9 @@
 #include "server/util/time.h"
 
-#include <fmt/format.h>
-
 #include <cctype>
 #include <ctime>
+
+#include <fmt/format.h>
 
 namespace parley::util {
 
@@ -16,8 +16,8 @@ std::string iso8601(std::int64_t unixSeconds) {
   std::time_t t = static_cast<std::time_t>(unixSeconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 std::optional<std::int64_t> parseIso8601(std::string_view s) {
@@ -32,8 +32,10 @@ std::optional<std::int64_t> parseIso8601(std::string_view s) {
   };
   if (s.size() < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
     return std::nullopt;
-  auto Y = digits(0, 4), M = digits(5, 2), D = digits(8, 2), h = digits(11, 2), m = digits(14, 2), sec = digits(17, 2);
-  if (!Y || !M || !D || !h || !m || !sec || *M < 1 || *M > 12 || *D < 1 || *D > 31 || *h > 23 || *m > 59 || *sec > 60)
+  auto Y = digits(0, 4), M = digits(5, 2), D = digits(8, 2), h = digits(11, 2), m = digits(14, 2),
+       sec = digits(17, 2);
+  if (!Y || !M || !D || !h || !m || !sec || *M < 1 || *M > 12 || *D < 1 || *D > 31 || *h > 23 || *m > 59 ||
+      *sec > 60)
     return std::nullopt;
   std::size_t pos = 19;
   if (pos < s.size() && s[pos] == '.') {

@@ -114,8 +114,8 @@ struct XmlStreamParser::Impl {
   // Namespace declarations of the root ("" prefix = default), kept to rebuild the parser's context
   // after hibernate().
   std::vector<std::pair<std::string, std::string>> rootDecls;
-  std::string rootQName;    // the root's qualified name as the peer wrote it (to match its end tag)
-  bool hibernated = false;  // expat freed between stanzas; recreated on the next feed()
+  std::string rootQName;       // the root's qualified name as the peer wrote it (to match its end tag)
+  bool hibernated = false;     // expat freed between stanzas; recreated on the next feed()
   bool replayingRoot = false;  // feeding the synthetic root of a revived parser
 
   struct Frame {
@@ -412,7 +412,8 @@ struct XmlStreamParser::Impl {
   // Frees expat between two top-level elements when nothing is pending (an idle connection then holds
   // no parser at all: ~10 KiB saved per idle session).
   bool hibernate() {
-    if (!parser || hibernated || !inRoot || closed || failed || suspended || inParse || !stack.empty()) return false;
+    if (!parser || hibernated || !inRoot || closed || failed || suspended || inParse || !stack.empty())
+      return false;
     if (totalFed != boundary) return false;  // part of the next element is already inside expat
     XML_ParserFree(parser);
     parser = nullptr;
@@ -432,10 +433,14 @@ struct XmlStreamParser::Impl {
     for (const auto& [prefix, uri] : rootDecls) {
       root += prefix.empty() ? " xmlns='" : " xmlns:" + prefix + "='";
       for (char c : uri) {
-        if (c == '\'') root += "&apos;";
-        else if (c == '&') root += "&amp;";
-        else if (c == '<') root += "&lt;";
-        else root += c;
+        if (c == '\'')
+          root += "&apos;";
+        else if (c == '&')
+          root += "&amp;";
+        else if (c == '<')
+          root += "&lt;";
+        else
+          root += c;
       }
       root += "'";
     }
@@ -617,9 +622,13 @@ void XmlStreamParser::setLimits(ParserLimits limits) {
   impl_->limits = limits;
 }
 
-bool XmlStreamParser::hibernate() { return impl_->hibernate(); }
+bool XmlStreamParser::hibernate() {
+  return impl_->hibernate();
+}
 
-bool XmlStreamParser::hibernated() const { return impl_->hibernated; }
+bool XmlStreamParser::hibernated() const {
+  return impl_->hibernated;
+}
 
 bool XmlStreamParser::suspended() const {
   return impl_->suspended;

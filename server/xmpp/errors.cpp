@@ -11,28 +11,50 @@ constexpr std::string_view kStreamsNs = "urn:ietf:params:xml:ns:xmpp-streams";
 
 std::string_view conditionName(StanzaError e) {
   switch (e) {
-    case StanzaError::BadRequest: return "bad-request";
-    case StanzaError::Conflict: return "conflict";
-    case StanzaError::FeatureNotImplemented: return "feature-not-implemented";
-    case StanzaError::Forbidden: return "forbidden";
-    case StanzaError::Gone: return "gone";
-    case StanzaError::InternalServerError: return "internal-server-error";
-    case StanzaError::ItemNotFound: return "item-not-found";
-    case StanzaError::JidMalformed: return "jid-malformed";
-    case StanzaError::NotAcceptable: return "not-acceptable";
-    case StanzaError::NotAllowed: return "not-allowed";
-    case StanzaError::NotAuthorized: return "not-authorized";
-    case StanzaError::PolicyViolation: return "policy-violation";
-    case StanzaError::RecipientUnavailable: return "recipient-unavailable";
-    case StanzaError::Redirect: return "redirect";
-    case StanzaError::RegistrationRequired: return "registration-required";
-    case StanzaError::RemoteServerNotFound: return "remote-server-not-found";
-    case StanzaError::RemoteServerTimeout: return "remote-server-timeout";
-    case StanzaError::ResourceConstraint: return "resource-constraint";
-    case StanzaError::ServiceUnavailable: return "service-unavailable";
-    case StanzaError::SubscriptionRequired: return "subscription-required";
-    case StanzaError::UndefinedCondition: return "undefined-condition";
-    case StanzaError::UnexpectedRequest: return "unexpected-request";
+    case StanzaError::BadRequest:
+      return "bad-request";
+    case StanzaError::Conflict:
+      return "conflict";
+    case StanzaError::FeatureNotImplemented:
+      return "feature-not-implemented";
+    case StanzaError::Forbidden:
+      return "forbidden";
+    case StanzaError::Gone:
+      return "gone";
+    case StanzaError::InternalServerError:
+      return "internal-server-error";
+    case StanzaError::ItemNotFound:
+      return "item-not-found";
+    case StanzaError::JidMalformed:
+      return "jid-malformed";
+    case StanzaError::NotAcceptable:
+      return "not-acceptable";
+    case StanzaError::NotAllowed:
+      return "not-allowed";
+    case StanzaError::NotAuthorized:
+      return "not-authorized";
+    case StanzaError::PolicyViolation:
+      return "policy-violation";
+    case StanzaError::RecipientUnavailable:
+      return "recipient-unavailable";
+    case StanzaError::Redirect:
+      return "redirect";
+    case StanzaError::RegistrationRequired:
+      return "registration-required";
+    case StanzaError::RemoteServerNotFound:
+      return "remote-server-not-found";
+    case StanzaError::RemoteServerTimeout:
+      return "remote-server-timeout";
+    case StanzaError::ResourceConstraint:
+      return "resource-constraint";
+    case StanzaError::ServiceUnavailable:
+      return "service-unavailable";
+    case StanzaError::SubscriptionRequired:
+      return "subscription-required";
+    case StanzaError::UndefinedCondition:
+      return "undefined-condition";
+    case StanzaError::UnexpectedRequest:
+      return "unexpected-request";
   }
   return "undefined-condition";
 }
@@ -44,20 +66,25 @@ std::string_view defaultErrorType(StanzaError e) {
     case StanzaError::JidMalformed:
     case StanzaError::NotAcceptable:
     case StanzaError::PolicyViolation:
-    case StanzaError::Redirect: return "modify";
+    case StanzaError::Redirect:
+      return "modify";
     case StanzaError::Forbidden:
     case StanzaError::NotAuthorized:
     case StanzaError::RegistrationRequired:
-    case StanzaError::SubscriptionRequired: return "auth";
+    case StanzaError::SubscriptionRequired:
+      return "auth";
     case StanzaError::RecipientUnavailable:
     case StanzaError::RemoteServerTimeout:
     case StanzaError::ResourceConstraint:
-    case StanzaError::UnexpectedRequest: return "wait";
-    default: return "cancel";
+    case StanzaError::UnexpectedRequest:
+      return "wait";
+    default:
+      return "cancel";
   }
 }
 
-xml::ElementPtr makeErrorElement(StanzaError e, std::string_view text, xml::ElementPtr extra, std::string_view type) {
+xml::ElementPtr makeErrorElement(StanzaError e, std::string_view text, xml::ElementPtr extra,
+                                 std::string_view type) {
   auto err = xml::make("error", "jabber:client");
   err->setAttr("type", type.empty() ? defaultErrorType(e) : type);
   err->addChild(xml::make(std::string(conditionName(e)), std::string(kStanzasNs)));
@@ -66,7 +93,8 @@ xml::ElementPtr makeErrorElement(StanzaError e, std::string_view text, xml::Elem
   return err;
 }
 
-StanzaPtr makeErrorReply(const Stanza& original, StanzaError e, std::string_view text, xml::ElementPtr extra) {
+StanzaPtr makeErrorReply(const Stanza& original, StanzaError e, std::string_view text,
+                         xml::ElementPtr extra) {
   const xml::Element& in = original.element();
   auto out = xml::make(in.name(), "jabber:client");
   if (auto id = in.findAttr("id")) out->setAttr("id", *id);
@@ -89,31 +117,56 @@ StanzaPtr makeIqResult(const Stanza& request, xml::ElementPtr payload) {
 
 std::string_view conditionName(StreamError e) {
   switch (e) {
-    case StreamError::BadFormat: return "bad-format";
-    case StreamError::BadNamespacePrefix: return "bad-namespace-prefix";
-    case StreamError::Conflict: return "conflict";
-    case StreamError::ConnectionTimeout: return "connection-timeout";
-    case StreamError::HostGone: return "host-gone";
-    case StreamError::HostUnknown: return "host-unknown";
-    case StreamError::ImproperAddressing: return "improper-addressing";
-    case StreamError::InternalServerError: return "internal-server-error";
-    case StreamError::InvalidFrom: return "invalid-from";
-    case StreamError::InvalidNamespace: return "invalid-namespace";
-    case StreamError::InvalidXml: return "invalid-xml";
-    case StreamError::NotAuthorized: return "not-authorized";
-    case StreamError::NotWellFormed: return "not-well-formed";
-    case StreamError::PolicyViolation: return "policy-violation";
-    case StreamError::RemoteConnectionFailed: return "remote-connection-failed";
-    case StreamError::Reset: return "reset";
-    case StreamError::ResourceConstraint: return "resource-constraint";
-    case StreamError::RestrictedXml: return "restricted-xml";
-    case StreamError::SeeOtherHost: return "see-other-host";
-    case StreamError::SystemShutdown: return "system-shutdown";
-    case StreamError::UndefinedCondition: return "undefined-condition";
-    case StreamError::UnsupportedEncoding: return "unsupported-encoding";
-    case StreamError::UnsupportedFeature: return "unsupported-feature";
-    case StreamError::UnsupportedStanzaType: return "unsupported-stanza-type";
-    case StreamError::UnsupportedVersion: return "unsupported-version";
+    case StreamError::BadFormat:
+      return "bad-format";
+    case StreamError::BadNamespacePrefix:
+      return "bad-namespace-prefix";
+    case StreamError::Conflict:
+      return "conflict";
+    case StreamError::ConnectionTimeout:
+      return "connection-timeout";
+    case StreamError::HostGone:
+      return "host-gone";
+    case StreamError::HostUnknown:
+      return "host-unknown";
+    case StreamError::ImproperAddressing:
+      return "improper-addressing";
+    case StreamError::InternalServerError:
+      return "internal-server-error";
+    case StreamError::InvalidFrom:
+      return "invalid-from";
+    case StreamError::InvalidNamespace:
+      return "invalid-namespace";
+    case StreamError::InvalidXml:
+      return "invalid-xml";
+    case StreamError::NotAuthorized:
+      return "not-authorized";
+    case StreamError::NotWellFormed:
+      return "not-well-formed";
+    case StreamError::PolicyViolation:
+      return "policy-violation";
+    case StreamError::RemoteConnectionFailed:
+      return "remote-connection-failed";
+    case StreamError::Reset:
+      return "reset";
+    case StreamError::ResourceConstraint:
+      return "resource-constraint";
+    case StreamError::RestrictedXml:
+      return "restricted-xml";
+    case StreamError::SeeOtherHost:
+      return "see-other-host";
+    case StreamError::SystemShutdown:
+      return "system-shutdown";
+    case StreamError::UndefinedCondition:
+      return "undefined-condition";
+    case StreamError::UnsupportedEncoding:
+      return "unsupported-encoding";
+    case StreamError::UnsupportedFeature:
+      return "unsupported-feature";
+    case StreamError::UnsupportedStanzaType:
+      return "unsupported-stanza-type";
+    case StreamError::UnsupportedVersion:
+      return "unsupported-version";
   }
   return "undefined-condition";
 }

@@ -44,7 +44,9 @@ StanzaPtr Stanza::make(xml::ElementPtr element, const Jid& from, const Jid& to) 
   return std::make_shared<const Stanza>(*kind, std::move(e), from, to);
 }
 
-StanzaPtr Stanza::withAddresses(const Jid& from, const Jid& to) const { return make(element_, from, to); }
+StanzaPtr Stanza::withAddresses(const Jid& from, const Jid& to) const {
+  return make(element_, from, to);
+}
 
 const std::string& Stanza::serialized() const {
   std::call_once(serializedOnce_, [this] { xml::serialize(*element_, serialized_, "jabber:client"); });

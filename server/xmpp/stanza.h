@@ -21,7 +21,7 @@ class Stanza;
 using StanzaPtr = std::shared_ptr<const Stanza>;
 
 class Stanza {
-public:
+ public:
   // Builds from an element whose from/to are already valid. nullopt-like nullptr when the element is not
   // a stanza or its addresses do not parse (callers of this overload have validated them already).
   static StanzaPtr make(xml::ElementPtr element);
@@ -49,7 +49,7 @@ public:
   Stanza(StanzaKind kind, xml::ElementPtr element, Jid from, Jid to)
       : kind_(kind), element_(std::move(element)), from_(std::move(from)), to_(std::move(to)) {}
 
-private:
+ private:
   StanzaKind kind_;
   xml::ElementPtr element_;
   Jid from_;

@@ -9,7 +9,7 @@ namespace parley::test {
 namespace {
 
 class CoreTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     server.addUser("alice", "alice-secret");
     server.addUser("bob", "bob-secret");
@@ -17,8 +17,9 @@ protected:
   }
   std::unique_ptr<XmppClient> client(const std::string& user, const std::string& resource,
                                      XmppClient::Transport t = XmppClient::Transport::StartTls) {
-    auto c = std::make_unique<XmppClient>(server.jid(user) + "/" + resource, user + "-secret",
-                                          t == XmppClient::Transport::StartTls ? server.c2sPort() : server.tlsPort(), t);
+    auto c = std::make_unique<XmppClient>(
+        server.jid(user) + "/" + resource, user + "-secret",
+        t == XmppClient::Transport::StartTls ? server.c2sPort() : server.tlsPort(), t);
     EXPECT_TRUE(c->connect()) << user << ": " << c->error();
     return c;
   }
@@ -73,8 +74,9 @@ TEST_F(CoreTest, SubscriptionBothWaysThenPresenceAndChat) {
 
   // Presence changes are broadcast to subscribers.
   alice->send("<presence><show>away</show><status>lunch</status></presence>");
-  auto p = bob->expect(isPresence().from(alice->jid()).where(
-      [](auto& e) { return e.childText("show", "jabber:client") == "away"; }));
+  auto p = bob->expect(isPresence().from(alice->jid()).where([](auto& e) {
+    return e.childText("show", "jabber:client") == "away";
+  }));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->childText("status", "jabber:client"), "lunch");
 
@@ -119,15 +121,18 @@ TEST_F(CoreTest, MessageToUnknownUserBouncesServiceUnavailable) {
   alice->send("<message to='nobody@localhost' type='chat' id='x1'><body>hello?</body></message>");
   auto err = alice->expect(isMessage().type("error").id("x1"));
   ASSERT_TRUE(err);
-  EXPECT_TRUE(err->child("error", "jabber:client")->child("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+  EXPECT_TRUE(err->child("error", "jabber:client")
+                  ->child("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas"));
 }
 
 TEST_F(CoreTest, UnhandledIqGetsServiceUnavailableWithTheSameId) {
   auto alice = client("alice", "a");
-  auto reply = alice->request("<iq type='get' id='q1' to='localhost'><query xmlns='urn:example:unknown'/></iq>", "q1");
+  auto reply =
+      alice->request("<iq type='get' id='q1' to='localhost'><query xmlns='urn:example:unknown'/></iq>", "q1");
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->attr("type"), "error");
-  EXPECT_TRUE(reply->child("error", "jabber:client")->child("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+  EXPECT_TRUE(reply->child("error", "jabber:client")
+                  ->child("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas"));
 }
 
 TEST_F(CoreTest, RosterPushReachesEveryResource) {

@@ -1,5 +1,7 @@
 // TLS profile: direct TLS with ALPN (XEP-0368), one certificate per host chosen by SNI, old protocol
 // versions refused.
+#include <string>
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -7,8 +9,6 @@
 #include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <string>
 
 #include "support/raw_client.h"
 #include "support/test_server.h"
@@ -49,7 +49,8 @@ TlsProbe probe(std::uint16_t port, const std::string& sni, const std::string& al
   if (!alpn.empty()) {
     wire.push_back(static_cast<char>(alpn.size()));
     wire += alpn;
-    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
   }
   out.handshakeOk = SSL_connect(ssl) == 1;
   if (out.handshakeOk) {
@@ -72,16 +73,18 @@ TlsProbe probe(std::uint16_t port, const std::string& sni, const std::string& al
 }
 
 class TlsTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     // A second virtual host with its own certificate.
-    writeSelfSignedCertificate("chat.example", server.dir() + "/chat-cert.pem", server.dir() + "/chat-key.pem");
+    writeSelfSignedCertificate("chat.example", server.dir() + "/chat-cert.pem",
+                               server.dir() + "/chat-key.pem");
     server.addUser("alice", "alice-secret");
     server.start();
   }
   static TestServerOptions options() {
     TestServerOptions o;
-    o.extra = "[[hosts]]\ndomain = \"chat.example\"\ntls_cert = \"chat-cert.pem\"\ntls_key = \"chat-key.pem\"\n";
+    o.extra =
+        "[[hosts]]\ndomain = \"chat.example\"\ntls_cert = \"chat-cert.pem\"\ntls_key = \"chat-key.pem\"\n";
     return o;
   }
   TestServer server{options()};

@@ -1,5 +1,7 @@
 #include "support/raw_client.h"
 
+#include <csignal>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -10,8 +12,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <csignal>
 
 #include "server/sasl/scram.h"
 #include "server/util/crypto.h"
@@ -43,7 +43,7 @@ RawClient::RawClient(std::uint16_t port, bool directTls) {
     fd_ = -1;
     return;
   }
-  signal(SIGPIPE, SIG_IGN);  // SSL_write to a socket the server closed must not kill the test
+  signal(SIGPIPE, SIG_IGN);    // SSL_write to a socket the server closed must not kill the test
   timeval sendTimeout{10, 0};  // a server that stops reading must not hang the test
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
   ctx_ = SSL_CTX_new(TLS_client_method());
@@ -102,7 +102,8 @@ bool RawClient::readSome(std::chrono::milliseconds timeout) {
   return true;
 }
 
-bool RawClient::waitForAny(std::initializer_list<std::string_view> needles, std::chrono::milliseconds timeout) {
+bool RawClient::waitForAny(std::initializer_list<std::string_view> needles,
+                           std::chrono::milliseconds timeout) {
   const auto found = [&] {
     for (auto n : needles)
       if (buf_.find(n) != std::string::npos) return true;
@@ -110,7 +111,8 @@ bool RawClient::waitForAny(std::initializer_list<std::string_view> needles, std:
   };
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!found()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     if (!readSome(left) && closed_) return found();
   }
@@ -120,7 +122,8 @@ bool RawClient::waitForAny(std::initializer_list<std::string_view> needles, std:
 bool RawClient::waitFor(std::string_view needle, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (buf_.find(needle) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     if (!readSome(left) && closed_) return buf_.find(needle) != std::string::npos;
   }
@@ -138,7 +141,8 @@ void RawClient::waitForSaslOutcome() {
 bool RawClient::waitClosed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!closed_) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     readSome(left);
   }
@@ -165,7 +169,8 @@ std::string RawClient::channelBinding(const std::string& type) const {
   if (type == "tls-exporter") {
     unsigned char out[32];
     static const char kLabel[] = "EXPORTER-Channel-Binding";
-    if (SSL_export_keying_material(ssl_, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) != 1) return {};
+    if (SSL_export_keying_material(ssl_, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) != 1)
+      return {};
     return std::string(reinterpret_cast<char*>(out), sizeof out);
   }
   if (type == "tls-server-end-point") {
@@ -180,12 +185,13 @@ std::string RawClient::channelBinding(const std::string& type) const {
   return {};
 }
 
-bool RawClient::authenticate(const std::string& user, const std::string& password, const std::string& mechanism,
-                             const std::string& cbType) {
+bool RawClient::authenticate(const std::string& user, const std::string& password,
+                             const std::string& mechanism, const std::string& cbType) {
   consume();
   if (mechanism == "PLAIN") {
     std::string msg = std::string("\0", 1) + user + std::string("\0", 1) + password;
-    send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + util::base64Encode(msg) + "</auth>");
+    send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + util::base64Encode(msg) +
+         "</auth>");
     waitForSaslOutcome();
     return buf_.find("<success") != std::string::npos;
   }
@@ -193,7 +199,8 @@ bool RawClient::authenticate(const std::string& user, const std::string& passwor
   if (hashName.size() > 5 && hashName.ends_with("-PLUS")) hashName.resize(hashName.size() - 5);
   auto alg = util::hashFromName(hashName);
   if (!alg) return false;
-  sasl::ScramClient scram(*alg, user, password, cbType, cbType.empty() ? std::string() : channelBinding(cbType));
+  sasl::ScramClient scram(*alg, user, password, cbType,
+                          cbType.empty() ? std::string() : channelBinding(cbType));
   send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mechanism + "'>" +
        util::base64Encode(scram.clientFirst()) + "</auth>");
   // The server may refuse at once (e.g. <temporary-auth-failure/> from the login limiter).

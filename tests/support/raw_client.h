@@ -19,7 +19,7 @@ namespace parley::test {
 std::string elementText(std::string_view xml, std::string_view name);
 
 class RawClient {
-public:
+ public:
   explicit RawClient(std::uint16_t port, bool directTls = false);
   ~RawClient();
   RawClient(const RawClient&) = delete;
@@ -53,7 +53,7 @@ public:
   bool login(const std::string& user, const std::string& password);
   std::string channelBinding(const std::string& type) const;
 
-private:
+ private:
   bool readSome(std::chrono::milliseconds timeout);
   // Reads until one of the needles appears (or the connection closes, or the timeout passes).
   bool waitForAny(std::initializer_list<std::string_view> needles, std::chrono::milliseconds timeout);

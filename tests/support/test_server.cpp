@@ -1,5 +1,12 @@
 #include "support/test_server.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -11,13 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <vector>
-
 #include "server/core/accounts.h"
 #include "server/xmpp/jid.h"
 #include "storage/database.h"
@@ -26,7 +26,8 @@ extern char** environ;
 
 namespace parley::test {
 
-void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath, const std::string& keyPath) {
+void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath,
+                                const std::string& keyPath) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   X509* cert = X509_new();
   ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
@@ -34,8 +35,8 @@ void writeSelfSignedCertificate(const std::string& domain, const std::string& ce
   X509_gmtime_adj(X509_getm_notAfter(cert), 30L * 24 * 3600);
   X509_set_pubkey(cert, key);
   X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(domain.c_str()), -1,
-                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(domain.c_str()),
+                             -1, -1, 0);
   X509_set_issuer_name(cert, name);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -56,7 +57,8 @@ void writeSelfSignedCertificate(const std::string& domain, const std::string& ce
   EVP_PKEY_free(key);
 }
 
-std::pair<int, std::string> runProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+std::pair<int, std::string> runProgram(const std::vector<std::string>& argv,
+                                       std::chrono::milliseconds timeout) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return {-1, "pipe failed"};
   posix_spawn_file_actions_t actions;
@@ -80,7 +82,8 @@ std::pair<int, std::string> runProgram(const std::vector<std::string>& argv, std
   bool timedOut = false;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd p{pipefd[0], POLLIN, 0};
     if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) == 0) {
       timedOut = true;
@@ -113,7 +116,8 @@ TestServer::~TestServer() {
   if (pid_ > 0) {
     // Every test doubles as a check of the shutdown path: exit 0, no sanitizer report, no leak.
     int rc = stop(std::chrono::seconds(15));
-    EXPECT_EQ(rc, 0) << "parleyd did not exit cleanly; its log:\n" << logs().substr(logs().size() > 6000 ? logs().size() - 6000 : 0);
+    EXPECT_EQ(rc, 0) << "parleyd did not exit cleanly; its log:\n"
+                     << logs().substr(logs().size() > 6000 ? logs().size() - 6000 : 0);
   }
   if (std::getenv("PARLEY_KEEP_TEST_DIRS")) {
     std::fprintf(stderr, "test server directory kept: %s\n", dir_.c_str());
@@ -152,7 +156,8 @@ void TestServer::start() {
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
   posix_spawn_file_actions_addclose(&actions, pipefd[0]);
   std::string cfg = configPath();
-  std::vector<char*> args = {const_cast<char*>(PARLEYD_PATH), const_cast<char*>("--config"), cfg.data(), nullptr};
+  std::vector<char*> args = {const_cast<char*>(PARLEYD_PATH), const_cast<char*>("--config"), cfg.data(),
+                             nullptr};
   int rc = posix_spawn(&pid_, PARLEYD_PATH, &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(pipefd[1]);
@@ -238,7 +243,8 @@ std::string TestServer::logs() const {
   return log_;
 }
 
-bool TestServer::waitForLog(const std::string& needle, std::chrono::milliseconds timeout, std::size_t from) const {
+bool TestServer::waitForLog(const std::string& needle, std::chrono::milliseconds timeout,
+                            std::size_t from) const {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return log_.find(needle, from) != std::string::npos; });
 }

@@ -28,7 +28,7 @@ struct TestServerOptions {
 };
 
 class TestServer {
-public:
+ public:
   explicit TestServer(TestServerOptions options = {});
   ~TestServer();
   TestServer(const TestServer&) = delete;
@@ -57,7 +57,7 @@ public:
                   std::size_t from = 0) const;
   pid_t pid() const { return pid_; }
 
-private:
+ private:
   void writeConfig();
   void readLoop(int fd);
 
@@ -74,7 +74,8 @@ private:
 };
 
 // Writes a self-signed EC certificate for `domain` (and *.domain) to certPath/keyPath.
-void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath, const std::string& keyPath);
+void writeSelfSignedCertificate(const std::string& domain, const std::string& certPath,
+                                const std::string& keyPath);
 // Runs a program, returns {exit status, stdout+stderr}. A program still running after `timeout` is
 // killed (status -1), so a test that expected it to exit cannot hang.
 std::pair<int, std::string> runProgram(const std::vector<std::string>& argv,

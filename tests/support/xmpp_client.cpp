@@ -1,10 +1,10 @@
 #include "support/xmpp_client.h"
 
-#include <strophe.h>
-
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
+
+#include <strophe.h>
 
 #include "server/xml/parse_fragment.h"
 
@@ -23,30 +23,54 @@ struct LibraryGuard {
 
 const char* streamErrorName(xmpp_error_type_t t) {
   switch (t) {
-    case XMPP_SE_BAD_FORMAT: return "bad-format";
-    case XMPP_SE_BAD_NS_PREFIX: return "bad-namespace-prefix";
-    case XMPP_SE_CONFLICT: return "conflict";
-    case XMPP_SE_CONN_TIMEOUT: return "connection-timeout";
-    case XMPP_SE_HOST_GONE: return "host-gone";
-    case XMPP_SE_HOST_UNKNOWN: return "host-unknown";
-    case XMPP_SE_IMPROPER_ADDR: return "improper-addressing";
-    case XMPP_SE_INTERNAL_SERVER_ERROR: return "internal-server-error";
-    case XMPP_SE_INVALID_FROM: return "invalid-from";
-    case XMPP_SE_INVALID_ID: return "invalid-id";
-    case XMPP_SE_INVALID_NS: return "invalid-namespace";
-    case XMPP_SE_INVALID_XML: return "invalid-xml";
-    case XMPP_SE_NOT_AUTHORIZED: return "not-authorized";
-    case XMPP_SE_POLICY_VIOLATION: return "policy-violation";
-    case XMPP_SE_REMOTE_CONN_FAILED: return "remote-connection-failed";
-    case XMPP_SE_RESOURCE_CONSTRAINT: return "resource-constraint";
-    case XMPP_SE_RESTRICTED_XML: return "restricted-xml";
-    case XMPP_SE_SEE_OTHER_HOST: return "see-other-host";
-    case XMPP_SE_SYSTEM_SHUTDOWN: return "system-shutdown";
-    case XMPP_SE_UNDEFINED_CONDITION: return "undefined-condition";
-    case XMPP_SE_UNSUPPORTED_ENCODING: return "unsupported-encoding";
-    case XMPP_SE_UNSUPPORTED_STANZA_TYPE: return "unsupported-stanza-type";
-    case XMPP_SE_UNSUPPORTED_VERSION: return "unsupported-version";
-    case XMPP_SE_XML_NOT_WELL_FORMED: return "not-well-formed";
+    case XMPP_SE_BAD_FORMAT:
+      return "bad-format";
+    case XMPP_SE_BAD_NS_PREFIX:
+      return "bad-namespace-prefix";
+    case XMPP_SE_CONFLICT:
+      return "conflict";
+    case XMPP_SE_CONN_TIMEOUT:
+      return "connection-timeout";
+    case XMPP_SE_HOST_GONE:
+      return "host-gone";
+    case XMPP_SE_HOST_UNKNOWN:
+      return "host-unknown";
+    case XMPP_SE_IMPROPER_ADDR:
+      return "improper-addressing";
+    case XMPP_SE_INTERNAL_SERVER_ERROR:
+      return "internal-server-error";
+    case XMPP_SE_INVALID_FROM:
+      return "invalid-from";
+    case XMPP_SE_INVALID_ID:
+      return "invalid-id";
+    case XMPP_SE_INVALID_NS:
+      return "invalid-namespace";
+    case XMPP_SE_INVALID_XML:
+      return "invalid-xml";
+    case XMPP_SE_NOT_AUTHORIZED:
+      return "not-authorized";
+    case XMPP_SE_POLICY_VIOLATION:
+      return "policy-violation";
+    case XMPP_SE_REMOTE_CONN_FAILED:
+      return "remote-connection-failed";
+    case XMPP_SE_RESOURCE_CONSTRAINT:
+      return "resource-constraint";
+    case XMPP_SE_RESTRICTED_XML:
+      return "restricted-xml";
+    case XMPP_SE_SEE_OTHER_HOST:
+      return "see-other-host";
+    case XMPP_SE_SYSTEM_SHUTDOWN:
+      return "system-shutdown";
+    case XMPP_SE_UNDEFINED_CONDITION:
+      return "undefined-condition";
+    case XMPP_SE_UNSUPPORTED_ENCODING:
+      return "unsupported-encoding";
+    case XMPP_SE_UNSUPPORTED_STANZA_TYPE:
+      return "unsupported-stanza-type";
+    case XMPP_SE_UNSUPPORTED_VERSION:
+      return "unsupported-version";
+    case XMPP_SE_XML_NOT_WELL_FORMED:
+      return "not-well-formed";
   }
   return "unknown";
 }
@@ -61,11 +85,14 @@ int stanzaHandler(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* userdata) {
   return 1;  // keep the handler
 }
 
-void connHandler(xmpp_conn_t*, xmpp_conn_event_t event, int error, xmpp_stream_error_t* streamError, void* userdata) {
+void connHandler(xmpp_conn_t*, xmpp_conn_event_t event, int error, xmpp_stream_error_t* streamError,
+                 void* userdata) {
   static_cast<XmppClient*>(userdata)->onConnEvent(static_cast<int>(event), error, streamError);
 }
 
-int trustAnyCertificate(const xmpp_tlscert_t*, const char*) { return 1; }
+int trustAnyCertificate(const xmpp_tlscert_t*, const char*) {
+  return 1;
+}
 
 }  // namespace
 
@@ -76,7 +103,8 @@ Is& Is::attr(std::string k, std::string v) {
   return *this;
 }
 Is& Is::body(std::string v) {
-  checks_.push_back([v = std::move(v)](const xml::Element& e) { return e.childText("body", "jabber:client") == v; });
+  checks_.push_back(
+      [v = std::move(v)](const xml::Element& e) { return e.childText("body", "jabber:client") == v; });
   return *this;
 }
 Is& Is::child(std::string name, std::string ns) {
@@ -103,7 +131,8 @@ Is::operator Match() const {
 XmppClient::XmppClient(std::string jid, std::string password, std::uint16_t port, Transport transport)
     : jid_(std::move(jid)), password_(std::move(password)), port_(port), transport_(transport) {
   static LibraryGuard guard;
-  xmpp_log_t* logger = std::getenv("PARLEY_TEST_XMPP_DEBUG") ? xmpp_get_default_logger(XMPP_LEVEL_DEBUG) : nullptr;
+  xmpp_log_t* logger =
+      std::getenv("PARLEY_TEST_XMPP_DEBUG") ? xmpp_get_default_logger(XMPP_LEVEL_DEBUG) : nullptr;
   ctx_ = xmpp_ctx_new(nullptr, logger);
   conn_ = xmpp_conn_new(ctx_);
   long flags = XMPP_CONN_FLAG_TRUST_TLS | XMPP_CONN_FLAG_MANDATORY_TLS | XMPP_CONN_FLAG_DISABLE_SM;

@@ -26,7 +26,7 @@ using Match = std::function<bool(const xml::Element&)>;
 
 // Small matcher combinators for expect().
 class Is {
-public:
+ public:
   explicit Is(std::string name) : name_(std::move(name)) {}
   Is& from(std::string v) { return attr("from", std::move(v)); }
   Is& to(std::string v) { return attr("to", std::move(v)); }
@@ -38,18 +38,25 @@ public:
   Is& where(Match m);
   operator Match() const;  // NOLINT: used implicitly by expect()
 
-private:
+ private:
   std::string name_;
   std::vector<Match> checks_;
 };
-inline Is isMessage() { return Is("message"); }
-inline Is isPresence() { return Is("presence"); }
-inline Is isIq() { return Is("iq"); }
+inline Is isMessage() {
+  return Is("message");
+}
+inline Is isPresence() {
+  return Is("presence");
+}
+inline Is isIq() {
+  return Is("iq");
+}
 
 class XmppClient {
-public:
+ public:
   enum class Transport { StartTls, DirectTls };
-  XmppClient(std::string jid, std::string password, std::uint16_t port, Transport transport = Transport::StartTls);
+  XmppClient(std::string jid, std::string password, std::uint16_t port,
+             Transport transport = Transport::StartTls);
   ~XmppClient();
   XmppClient(const XmppClient&) = delete;
   XmppClient& operator=(const XmppClient&) = delete;
@@ -69,7 +76,8 @@ public:
   // True if nothing matching arrives within `window`.
   bool expectNothing(const Match& match, std::chrono::milliseconds window = 500ms);
   // Sends an IQ (the id attribute must be set) and waits for the reply with that id.
-  xml::ElementPtr request(const std::string& iqXml, const std::string& id, std::chrono::milliseconds timeout = 5s);
+  xml::ElementPtr request(const std::string& iqXml, const std::string& id,
+                          std::chrono::milliseconds timeout = 5s);
   // Sends initial presence and waits for it to come back (RFC 6121 §4.2.2).
   void becomeAvailable(const std::string& extra = {});
   // Runs the event loop for a while (lets the server's traffic arrive).
@@ -82,7 +90,7 @@ public:
   void onStanza(const std::string& xml);
   void onConnEvent(int event, int error, const void* streamError);
 
-private:
+ private:
   std::string jid_, password_;
   std::uint16_t port_;
   Transport transport_;

@@ -17,7 +17,7 @@ constexpr std::string_view kCapsNs = "http://jabber.org/protocol/caps";
 constexpr std::string_view kCapsNode = "https://parley.chat";
 
 class DiscoModule final : public module::Module {
-public:
+ public:
   void configure(core::ConfigSection& section) override { serverName_ = section.getString("name", "Parley"); }
 
   void start(module::ModuleContext& ctx) override {
@@ -59,8 +59,9 @@ public:
       });
     });
     ctx.iq(router::IqScope::Account, "get", kItemsNs, "query", [&server](const router::IqRequest& req) {
-      ifAccountExists(server, req,
-                      [](const router::IqRequest& r) { r.result(xml::make("query", std::string(kItemsNs))); });
+      ifAccountExists(server, req, [](const router::IqRequest& r) {
+        r.result(xml::make("query", std::string(kItemsNs)));
+      });
     });
     // XEP-0115: the server's capabilities in its stream features.
     ctx.hook<hooks::StreamFeatures>([&server](hooks::StreamFeatures::Context& c) {
@@ -73,7 +74,7 @@ public:
     });
   }
 
-private:
+ private:
   static std::string capsNode(core::Server& server) {
     return std::string(kCapsNode) + "#" + server.disco().capsHash();
   }
@@ -105,7 +106,9 @@ private:
 }  // namespace
 
 extern const module::ModuleInfo kModule;
-const module::ModuleInfo kModule{"disco", "XEP-0030 service discovery, XEP-0115 server capabilities", {}, true,
-                                 [] { return std::unique_ptr<module::Module>(new DiscoModule); }};
+const module::ModuleInfo kModule{
+    "disco", "XEP-0030 service discovery, XEP-0115 server capabilities", {}, true, [] {
+      return std::unique_ptr<module::Module>(new DiscoModule);
+    }};
 
 }  // namespace parley::xep::disco

@@ -55,7 +55,8 @@ TEST(LoginLimiterTest, DelayDoublesAndIsCapped) {
 
 TEST(LoginLimiterTest, MemoryIsBounded) {
   LoginLimiter l(config(), 100);
-  for (int i = 0; i < 1000; ++i) l.failed("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), "a@x");
+  for (int i = 0; i < 1000; ++i)
+    l.failed("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), "a@x");
   // Old entries were evicted: no crash, and a fresh address is not blocked.
   EXPECT_TRUE(l.mayAttempt("192.168.0.1", "a@x"));
 }

@@ -1,16 +1,16 @@
 // Configuration errors name the file and line (the contract parleyd and parleyctl check rely on).
 #include "server/core/config.h"
 
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 namespace parley::core {
 namespace {
 
 class ConfigTest : public ::testing::Test {
-protected:
+ protected:
   std::string write(const std::string& text) {
     std::ofstream(path_) << text;
     return path_;
@@ -25,7 +25,8 @@ protected:
   }
   void TearDown() override { std::remove(path_.c_str()); }
   std::string path_ = ::testing::TempDir() + "/parley-config-test.toml";
-  const std::string host_ = "[[hosts]]\ndomain = \"Example.ORG\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+  const std::string host_ =
+      "[[hosts]]\ndomain = \"Example.ORG\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
 };
 
 TEST_F(ConfigTest, DefaultsAndNormalisation) {

@@ -1,12 +1,12 @@
 #include "server/runtime/blocking_pool.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <future>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "server/runtime/io_pool.h"
 
@@ -45,15 +45,19 @@ TEST(BlockingPoolTest, OffloadReturnsValuesAndErrorsOnTheExecutor) {
   io.start();
   BlockingPool pool(2, 100);
   std::promise<std::pair<int, bool>> got;
-  offload(pool, io.executor(0), "k", [] { return 42; },
-          [&](Outcome<int> out) { got.set_value({*out.value, io.executor(0).runningInThisThread()}); });
+  offload(
+      pool, io.executor(0), "k", [] { return 42; },
+      [&](Outcome<int> out) {
+        got.set_value({*out.value, io.executor(0).runningInThisThread()});
+      });
   auto [value, onExecutor] = got.get_future().get();
   EXPECT_EQ(value, 42);
   EXPECT_TRUE(onExecutor);
 
   std::promise<std::string> failed;
-  offload(pool, io.executor(0), {}, []() -> int { throw std::runtime_error("disk on fire"); },
-          [&](Outcome<int> out) { failed.set_value(out.ok() ? "" : out.error); });
+  offload(
+      pool, io.executor(0), {}, []() -> int { throw std::runtime_error("disk on fire"); },
+      [&](Outcome<int> out) { failed.set_value(out.ok() ? "" : out.error); });
   EXPECT_EQ(failed.get_future().get(), "disk on fire");
   pool.drainAndJoin();
   io.stopAndJoin();

@@ -6,7 +6,7 @@ namespace parley::session {
 namespace {
 
 class FakeSession : public Session {
-public:
+ public:
   explicit FakeSession(const std::string& jid) : Session(nextSessionId(), runtime::Executor()) {
     setJid(*xmpp::Jid::parse(jid));
   }
