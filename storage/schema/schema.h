@@ -27,8 +27,9 @@ struct Migration {
 // Every table holding per-user rows, keyed by (domain, username). AccountStore::remove deletes a user
 // from each of them in one transaction; the account row goes last. A test checks that every table
 // with a `username` column is listed here.
-inline constexpr std::array<std::string_view, 6> kUserTables = {
-    "scram_credentials", "roster_items", "roster_versions", "user_data", "offline_messages", "accounts",
+inline constexpr std::array<std::string_view, 8> kUserTables = {
+    "scram_credentials", "roster_items",    "roster_versions", "user_data",
+    "offline_messages",  "mam_messages",    "mam_prefs",       "accounts",
 };
 
 // The version history of one engine: versions 1..N, oldest first. Throws for an engine without one.

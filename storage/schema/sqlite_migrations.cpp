@@ -80,8 +80,40 @@ CREATE TABLE offline_messages (
 CREATE INDEX offline_messages_user ON offline_messages (domain, username, id);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations = {{
+// XEP-0313 user archives (xep/mam/archive_store.cpp). `id` is the archive id the server hands out (an
+// increasing 64-bit number, never reused; clients see it encoded as the XEP-0359 stanza-id), so it is
+// also the rowid: retention deletes an id range, and each index below ends with it. with_jid is the
+// contact's bare JID, with_resource its resource ('' when none), for XEP-0313 §4.1.1 'with' matching.
+// mam_prefs holds XEP-0441 preferences of the users who set any (each JID list: JIDs each followed by
+// '\n').
+constexpr std::string_view kVersion2 = R"sql(
+CREATE TABLE mam_messages (
+  id            INTEGER PRIMARY KEY,
+  domain        TEXT    NOT NULL,
+  username      TEXT    NOT NULL,
+  with_jid      TEXT    NOT NULL,
+  with_resource TEXT    NOT NULL DEFAULT '',
+  stamp         INTEGER NOT NULL,                -- unix microseconds, when the server took it
+  outgoing      INTEGER NOT NULL,                -- 1: sent by the user, 0: received
+  xml           TEXT    NOT NULL
+) STRICT;
+CREATE INDEX mam_messages_user ON mam_messages (domain, username, id);
+CREATE INDEX mam_messages_with ON mam_messages (domain, username, with_jid, id);
+CREATE INDEX mam_messages_stamp ON mam_messages (domain, username, stamp);
+
+CREATE TABLE mam_prefs (
+  domain       TEXT NOT NULL,
+  username     TEXT NOT NULL,
+  default_mode TEXT NOT NULL CHECK (default_mode IN ('always', 'never', 'roster')),
+  always_jids  TEXT NOT NULL DEFAULT '',
+  never_jids   TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (domain, username)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
+    {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
 }};
 
 }  // namespace

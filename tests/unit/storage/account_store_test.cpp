@@ -4,6 +4,7 @@
 #include "storage/schema/schema.h"
 #include "storage/user_data_store.h"
 #include "storage_conformance.h"
+#include "xep/mam/archive_store.h"
 #include "xep/offline/offline_store.h"
 
 namespace parley::storage::testing {
@@ -166,6 +167,15 @@ void fillUser(Database& db, std::string_view domain, std::string_view user) {
   RosterStore(db).put(domain, user, item);
   UserDataStore(db).set(domain, user, "vcard", "", "<vCard/>");
   xep::offline::OfflineStore(db).push(domain, user, 1, "<message/>", 10);
+  xep::mam::ArchiveStore archive(db);
+  xep::mam::ArchiveRow row;
+  row.id = archive.maxId() + 1;
+  row.domain = domain;
+  row.user = user;
+  row.with = "friend@example.net";
+  row.xml = "<message/>";
+  archive.append({row});
+  archive.setPrefs(domain, user, xep::mam::ArchivePrefs{});
 }
 
 std::int64_t rowsOf(Database& db, std::string_view table, std::string_view domain, std::string_view user) {

@@ -1,0 +1,327 @@
+// xep/mam/archive_store.cpp builds into parley_storage, so its conformance tests live here: XEP-0313
+// paging in both directions without gaps, the query-form filters, retention, preferences, deletion
+// with the account, and (SQLite) that page queries are index ranges, not scans or sorts.
+#include "xep/mam/archive_store.h"
+
+#include <set>
+
+#include "storage/account_store.h"
+#include "storage_conformance.h"
+
+namespace parley::storage::testing {
+namespace {
+
+using xep::mam::ArchiveMode;
+using xep::mam::ArchivePage;
+using xep::mam::ArchivePrefs;
+using xep::mam::ArchiveQuery;
+using xep::mam::ArchiveRow;
+using xep::mam::ArchiveStore;
+
+constexpr std::int64_t kT0 = 1'700'000'000'000'000;  // unix microseconds
+
+class ArchiveStoreTest : public StorageConformance {
+ protected:
+  void SetUp() override {
+    StorageConformance::SetUp();
+    AccountStore accounts(db());
+    for (const char* u : {"alice", "bob"}) ASSERT_TRUE(accounts.create("example.org", u, {}));
+    ASSERT_TRUE(accounts.create("other.example", "alice", {}));
+  }
+
+  static ArchiveRow row(std::int64_t id, std::string user, std::string with, std::int64_t stamp,
+                        std::string resource = "r", std::string domain = "example.org") {
+    ArchiveRow r;
+    r.id = id;
+    r.domain = std::move(domain);
+    r.user = std::move(user);
+    r.with = std::move(with);
+    r.withResource = std::move(resource);
+    r.stamp = stamp;
+    r.outgoing = id % 2 == 0;
+    r.xml = "<message xmlns='jabber:client' type='chat'><body>" + std::to_string(id) + "</body></message>";
+    return r;
+  }
+
+  ArchiveQuery query(std::int64_t max) {
+    ArchiveQuery q;
+    q.domain = "example.org";
+    q.user = "alice";
+    q.max = max;
+    return q;
+  }
+
+  static std::vector<std::int64_t> ids(const ArchivePage& p) {
+    std::vector<std::int64_t> out;
+    for (const auto& m : p.messages) out.push_back(m.id);
+    return out;
+  }
+
+  // alice: ids 1..n, with bob for odd ids and carol for even ones, stamps one second apart.
+  void fill(ArchiveStore& store, int n) {
+    std::vector<ArchiveRow> rows;
+    for (int i = 1; i <= n; ++i)
+      rows.push_back(row(i, "alice", i % 2 ? "bob@example.org" : "carol@example.org", kT0 + i * 1'000'000));
+    ASSERT_EQ(store.append(rows), static_cast<std::size_t>(n));
+  }
+};
+
+TEST_P(ArchiveStoreTest, AppendKeepsEveryColumn) {
+  ArchiveStore store(db());
+  auto r = row(42, "alice", "bob@example.org", kT0 + 7, "phone");
+  r.outgoing = true;
+  ASSERT_EQ(store.append({r}), 1u);
+  auto page = store.query(query(10));
+  ASSERT_EQ(page.messages.size(), 1u);
+  const auto& m = page.messages[0];
+  EXPECT_EQ(m.id, 42);
+  EXPECT_EQ(m.stamp, kT0 + 7);
+  EXPECT_TRUE(m.outgoing);
+  EXPECT_EQ(m.with, "bob@example.org");
+  EXPECT_EQ(m.xml, r.xml);
+  EXPECT_TRUE(page.complete);
+  EXPECT_EQ(page.count, 1);
+  EXPECT_EQ(page.firstIndex, 0);
+  EXPECT_EQ(store.maxId(), 42);
+  EXPECT_TRUE(store.contains("example.org", "alice", 42));
+  EXPECT_FALSE(store.contains("example.org", "bob", 42));  // another user's id is not in this archive
+  EXPECT_FALSE(store.contains("example.org", "alice", 43));
+}
+
+TEST_P(ArchiveStoreTest, RowsForMissingAccountsAreSkipped) {
+  ArchiveStore store(db());
+  EXPECT_EQ(
+      store.append({row(1, "alice", "x@y", kT0), row(2, "nobody", "x@y", kT0), row(3, "bob", "x@y", kT0)}),
+      2u);
+  EXPECT_EQ(store.count("example.org", "nobody"), 0);
+  EXPECT_EQ(store.count("example.org", "alice"), 1);
+  EXPECT_EQ(store.append({}), 0u);
+}
+
+// XEP-0313 §4.3 and XEP-0059 §2.2: paging forwards with <after/> visits every message once, in order;
+// 'complete' only on the page that reaches the end.
+TEST_P(ArchiveStoreTest, ForwardPagingHasNoGapsOrDuplicates) {
+  ArchiveStore store(db());
+  fill(store, 95);
+  store.append({row(1000, "bob", "alice@example.org", kT0)});  // other archives do not leak in
+  std::vector<std::int64_t> seen;
+  auto q = query(10);
+  int pages = 0;
+  for (;;) {
+    auto page = store.query(q);
+    ++pages;
+    EXPECT_EQ(page.count, 95);
+    ASSERT_FALSE(page.messages.empty());
+    EXPECT_EQ(page.firstIndex, static_cast<std::int64_t>(seen.size()));
+    for (auto id : ids(page)) seen.push_back(id);
+    if (page.complete) break;
+    q.pageAfter = page.messages.back().id;
+    ASSERT_LT(pages, 20);
+  }
+  EXPECT_EQ(pages, 10);
+  ASSERT_EQ(seen.size(), 95u);
+  for (int i = 0; i < 95; ++i) EXPECT_EQ(seen[i], i + 1);
+}
+
+// XEP-0313 §4.3.3: an empty <before/> is the last page; paging back with <before>id</before>; each page
+// is still in chronological order.
+TEST_P(ArchiveStoreTest, BackwardPagingFromTheEnd) {
+  ArchiveStore store(db());
+  fill(store, 25);
+  auto q = query(10);
+  q.fromEnd = true;
+  auto last = store.query(q);
+  EXPECT_EQ(ids(last), (std::vector<std::int64_t>{16, 17, 18, 19, 20, 21, 22, 23, 24, 25}));
+  EXPECT_FALSE(last.complete);
+  EXPECT_EQ(last.firstIndex, 15);
+  q.pageBefore = 16;
+  auto middle = store.query(q);
+  EXPECT_EQ(ids(middle), (std::vector<std::int64_t>{6, 7, 8, 9, 10, 11, 12, 13, 14, 15}));
+  EXPECT_FALSE(middle.complete);
+  q.pageBefore = 6;
+  auto first = store.query(q);
+  EXPECT_EQ(ids(first), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_TRUE(first.complete);
+  EXPECT_EQ(first.firstIndex, 0);
+}
+
+TEST_P(ArchiveStoreTest, FilterByContact) {
+  ArchiveStore store(db());
+  fill(store, 20);
+  store.append({row(21, "alice", "bob@example.org", kT0 + 21'000'000, "laptop")});
+  auto q = query(100);
+  q.with = "bob@example.org";
+  auto page = store.query(q);
+  EXPECT_EQ(page.count, 11);
+  for (const auto& m : page.messages) EXPECT_EQ(m.with, "bob@example.org");
+  // §4.1.1: a full JID matches only that resource.
+  q.withResource = "laptop";
+  EXPECT_EQ(ids(store.query(q)), std::vector<std::int64_t>{21});
+  q.with = "nobody@example.org";
+  q.withResource.reset();
+  auto none = store.query(q);
+  EXPECT_TRUE(none.messages.empty());
+  EXPECT_TRUE(none.complete);
+  EXPECT_EQ(none.count, 0);
+}
+
+// XEP-0313 §4.1.2: 'start' and 'end' are inclusive.
+TEST_P(ArchiveStoreTest, FilterByTime) {
+  ArchiveStore store(db());
+  fill(store, 30);
+  auto q = query(100);
+  q.start = kT0 + 10 * 1'000'000;
+  q.end = kT0 + 19 * 1'000'000;
+  auto page = store.query(q);
+  EXPECT_EQ(ids(page), (std::vector<std::int64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}));
+  EXPECT_EQ(page.count, 10);
+  q.start = kT0 + 10 * 1'000'000 + 1;  // just after message 10
+  q.end.reset();
+  q.with = "carol@example.org";
+  EXPECT_EQ(ids(store.query(q)).front(), 12);
+  q.start = kT0 + 31 * 1'000'000;  // after everything
+  EXPECT_TRUE(store.query(q).messages.empty());
+  q.start.reset();
+  q.with.reset();
+  q.end = kT0;  // before everything
+  EXPECT_TRUE(store.query(q).messages.empty());
+}
+
+// XEP-0313 §4.1.3: after-id/before-id bound the result set itself (count and index follow), ids picks.
+TEST_P(ArchiveStoreTest, FilterByIds) {
+  ArchiveStore store(db());
+  fill(store, 30);
+  auto q = query(5);
+  q.afterId = 10;
+  q.beforeId = 21;
+  auto page = store.query(q);
+  EXPECT_EQ(ids(page), (std::vector<std::int64_t>{11, 12, 13, 14, 15}));
+  EXPECT_EQ(page.count, 10);
+  EXPECT_EQ(page.firstIndex, 0);
+  EXPECT_FALSE(page.complete);
+  q.pageAfter = 15;
+  page = store.query(q);
+  EXPECT_EQ(ids(page), (std::vector<std::int64_t>{16, 17, 18, 19, 20}));
+  EXPECT_TRUE(page.complete);
+  EXPECT_EQ(page.firstIndex, 5);
+
+  auto picks = query(50);
+  picks.ids = {3, 29, 7};
+  EXPECT_EQ(ids(store.query(picks)), (std::vector<std::int64_t>{3, 7, 29}));
+}
+
+TEST_P(ArchiveStoreTest, MaxZeroOnlyCounts) {
+  ArchiveStore store(db());
+  fill(store, 12);
+  auto page = store.query(query(0));
+  EXPECT_TRUE(page.messages.empty());
+  EXPECT_EQ(page.count, 12);
+  EXPECT_FALSE(page.complete);
+  auto q = query(3);
+  q.count = false;
+  page = store.query(q);
+  EXPECT_EQ(page.messages.size(), 3u);
+  EXPECT_EQ(page.count, -1);
+  EXPECT_EQ(page.firstIndex, -1);
+}
+
+TEST_P(ArchiveStoreTest, ArchivesAreSeparatedByDomainAndUser) {
+  ArchiveStore store(db());
+  store.append({row(1, "alice", "x@y", kT0), row(2, "alice", "x@y", kT0, "r", "other.example"),
+                row(3, "bob", "x@y", kT0)});
+  EXPECT_EQ(ids(store.query(query(10))), std::vector<std::int64_t>{1});
+  auto q = query(10);
+  q.domain = "other.example";
+  EXPECT_EQ(ids(store.query(q)), std::vector<std::int64_t>{2});
+}
+
+TEST_P(ArchiveStoreTest, Bounds) {
+  ArchiveStore store(db());
+  EXPECT_FALSE(store.bounds("example.org", "alice"));
+  fill(store, 7);
+  auto b = store.bounds("example.org", "alice");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->first.id, 1);
+  EXPECT_EQ(b->second.id, 7);
+  EXPECT_EQ(b->second.stamp, kT0 + 7'000'000);
+}
+
+// XEP-0313 §3.3: retention removes the oldest messages only, and their ids are not handed out again
+// (the module starts above maxId()).
+TEST_P(ArchiveStoreTest, RetentionRemovesOldestInChunks) {
+  ArchiveStore store(db());
+  fill(store, 30);
+  store.append({row(31, "bob", "x@y", kT0)});
+  EXPECT_EQ(store.removeBelow(11, 4), 4);
+  EXPECT_EQ(store.removeBelow(11, 100), 6);
+  EXPECT_EQ(store.removeBelow(11, 100), 0);
+  EXPECT_EQ(store.count("example.org", "alice"), 20);
+  EXPECT_EQ(store.query(query(1)).messages.front().id, 11);
+  EXPECT_EQ(store.maxId(), 31);
+}
+
+TEST_P(ArchiveStoreTest, Preferences) {
+  ArchiveStore store(db());
+  EXPECT_FALSE(store.prefs("example.org", "alice"));
+  ArchivePrefs p;
+  p.mode = ArchiveMode::Roster;
+  p.always = {"romeo@montague.lit", "juliet@capulet.lit/balcony"};
+  p.never = {"montague@montague.lit"};
+  store.setPrefs("example.org", "alice", p);
+  EXPECT_EQ(store.prefs("example.org", "alice"), p);
+  p.mode = ArchiveMode::Never;
+  p.always.clear();
+  store.setPrefs("example.org", "alice", p);  // replaces
+  EXPECT_EQ(store.prefs("example.org", "alice"), p);
+  store.setPrefs("other.example", "alice", ArchivePrefs{});
+  auto all = store.allPrefs();
+  ASSERT_EQ(all.size(), 2u);
+  std::set<std::string> who;
+  for (const auto& u : all) who.insert(u.user + "@" + u.domain);
+  EXPECT_EQ(who, (std::set<std::string>{"alice@example.org", "alice@other.example"}));
+}
+
+TEST_P(ArchiveStoreTest, AccountRemovalDeletesArchiveAndPrefs) {
+  ArchiveStore store(db());
+  fill(store, 5);
+  store.append({row(100, "bob", "alice@example.org", kT0)});
+  store.setPrefs("example.org", "alice", ArchivePrefs{});
+  ASSERT_TRUE(AccountStore(db()).remove("example.org", "alice"));
+  EXPECT_EQ(store.count("example.org", "alice"), 0);
+  EXPECT_FALSE(store.prefs("example.org", "alice"));
+  EXPECT_EQ(store.count("example.org", "bob"), 1);
+  // A write still queued for the deleted account is dropped, not resurrected.
+  EXPECT_EQ(store.append({row(200, "alice", "x@y", kT0)}), 0u);
+}
+
+// The page queries are index ranges: no table scan and no sort, whatever the archive size.
+TEST_P(ArchiveStoreTest, SqlitePageQueriesUseIndexes) {
+  if (db().engine() != Engine::Sqlite) GTEST_SKIP();
+  auto plan = [&](const std::string& sql, std::vector<Value> params) {
+    std::string text;
+    for (const auto& r : db().connection().query("EXPLAIN QUERY PLAN " + sql, params))
+      text += r.getText(3) + "\n";
+    return text;
+  };
+  const std::string cols = "SELECT id, stamp, outgoing, with_jid, xml FROM mam_messages WHERE ";
+  auto p1 = plan(cols + "domain = ? AND username = ? AND id > ? ORDER BY id LIMIT ?",
+                 {std::string("example.org"), std::string("alice"), std::int64_t{5}, std::int64_t{11}});
+  EXPECT_NE(p1.find("mam_messages_user"), std::string::npos) << p1;
+  EXPECT_EQ(p1.find("TEMP B-TREE"), std::string::npos) << p1;
+  auto p2 = plan(cols + "domain = ? AND username = ? AND with_jid = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                 {std::string("example.org"), std::string("alice"), std::string("bob@example.org"),
+                  std::int64_t{5}, std::int64_t{11}});
+  EXPECT_NE(p2.find("mam_messages_with"), std::string::npos) << p2;
+  EXPECT_EQ(p2.find("TEMP B-TREE"), std::string::npos) << p2;
+  auto p3 = plan(
+      "SELECT id FROM mam_messages WHERE domain = ? AND username = ? AND stamp >= ? ORDER BY stamp, id LIMIT "
+      "1",
+      {std::string("example.org"), std::string("alice"), kT0});
+  EXPECT_NE(p3.find("mam_messages_stamp"), std::string::npos) << p3;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ArchiveStoreTest, ::testing::ValuesIn(backends()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace parley::storage::testing

@@ -1,0 +1,273 @@
+#include "xep/mam/archive_store.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+namespace parley::xep::mam {
+namespace {
+
+using storage::Connection;
+using storage::Row;
+using storage::Value;
+
+Value text(std::string_view s) {
+  return std::string(s);
+}
+
+std::string joinLines(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    out += i;
+    out += '\n';
+  }
+  return out;
+}
+
+std::vector<std::string> splitLines(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    auto nl = s.find('\n');
+    if (nl == std::string_view::npos) {
+      out.emplace_back(s);
+      break;
+    }
+    out.emplace_back(s.substr(0, nl));
+    s.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+// The conditions that define the result set (the query form), as SQL and parameters.
+struct Filter {
+  std::string sql;
+  std::vector<Value> params;
+  bool empty = false;  // known to match nothing
+
+  void add(std::string_view cond, Value v) {
+    sql += " AND ";
+    sql += cond;
+    params.push_back(std::move(v));
+  }
+};
+
+// XEP-0313 §4.1.2: 'start'/'end' are stamp bounds. Ids grow with stamps, so each bound becomes an id
+// bound found through the stamp index, and the page query stays a range on an id index. (If the clock
+// ever ran backwards, messages stamped in the overlap may fall outside a time-filtered query.)
+Filter buildFilter(Connection& c, const ArchiveQuery& q) {
+  Filter f;
+  f.sql = "domain = ? AND username = ?";
+  f.params = {text(q.domain), text(q.user)};
+  if (q.with) {
+    f.add("with_jid = ?", text(*q.with));
+    if (q.withResource) f.add("with_resource = ?", text(*q.withResource));
+  }
+  if (q.start) {
+    auto rows = c.query(
+        "SELECT id FROM mam_messages WHERE domain = ? AND username = ? AND stamp >= ? ORDER BY stamp, id "
+        "LIMIT 1",
+        {text(q.domain), text(q.user), *q.start});
+    if (rows.empty()) {
+      f.empty = true;
+      return f;
+    }
+    f.add("id >= ?", rows[0].getInt(0));
+    f.add("stamp >= ?", *q.start);
+  }
+  if (q.end) {
+    auto rows = c.query(
+        "SELECT id FROM mam_messages WHERE domain = ? AND username = ? AND stamp <= ? ORDER BY stamp DESC, "
+        "id DESC LIMIT 1",
+        {text(q.domain), text(q.user), *q.end});
+    if (rows.empty()) {
+      f.empty = true;
+      return f;
+    }
+    f.add("id <= ?", rows[0].getInt(0));
+    f.add("stamp <= ?", *q.end);
+  }
+  if (q.afterId) f.add("id > ?", *q.afterId);
+  if (q.beforeId) f.add("id < ?", *q.beforeId);
+  if (!q.ids.empty()) {
+    // One placeholder per id: the statement text depends only on how many (bounded by the caller).
+    f.sql += " AND id IN (";
+    for (std::size_t i = 0; i < q.ids.size(); ++i) {
+      f.sql += i ? ", ?" : "?";
+      f.params.push_back(q.ids[i]);
+    }
+    f.sql += ")";
+  }
+  return f;
+}
+
+std::int64_t countWhere(Connection& c, const std::string& where, const std::vector<Value>& params) {
+  return c.query("SELECT COUNT(*) FROM mam_messages WHERE " + where, params)[0].getInt(0);
+}
+
+ArchivedMessage messageFrom(const Row& r) {
+  return ArchivedMessage{r.getInt(0), r.getInt(1), r.getInt(2) != 0, r.getText(3), r.getText(4)};
+}
+
+constexpr std::string_view kColumns = "SELECT id, stamp, outgoing, with_jid, xml FROM mam_messages WHERE ";
+
+}  // namespace
+
+std::string_view archiveModeName(ArchiveMode m) {
+  switch (m) {
+    case ArchiveMode::Always:
+      return "always";
+    case ArchiveMode::Never:
+      return "never";
+    case ArchiveMode::Roster:
+      return "roster";
+  }
+  return "always";
+}
+
+std::optional<ArchiveMode> archiveModeFromName(std::string_view name) {
+  if (name == "always") return ArchiveMode::Always;
+  if (name == "never") return ArchiveMode::Never;
+  if (name == "roster") return ArchiveMode::Roster;
+  return std::nullopt;
+}
+
+std::size_t ArchiveStore::append(const std::vector<ArchiveRow>& rows) {
+  if (rows.empty()) return 0;
+  return db_.transaction([&](Connection& c) {
+    // A batch holds a few users; each account is looked up once per batch.
+    std::map<std::pair<std::string_view, std::string_view>, bool> exists;
+    std::size_t stored = 0;
+    for (const ArchiveRow& r : rows) {
+      auto key = std::make_pair(std::string_view(r.domain), std::string_view(r.user));
+      auto it = exists.find(key);
+      if (it == exists.end()) {
+        bool found = !c.query("SELECT 1 FROM accounts WHERE domain = ? AND username = ?",
+                              {text(r.domain), text(r.user)})
+                          .empty();
+        it = exists.emplace(key, found).first;
+      }
+      if (!it->second) continue;
+      c.execute(
+          "INSERT INTO mam_messages (id, domain, username, with_jid, with_resource, stamp, outgoing, xml) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          {r.id, text(r.domain), text(r.user), text(r.with), text(r.withResource), r.stamp,
+           std::int64_t{r.outgoing}, text(r.xml)});
+      ++stored;
+    }
+    return stored;
+  });
+}
+
+std::int64_t ArchiveStore::maxId() {
+  return db_.connection().query("SELECT MAX(id) FROM mam_messages")[0].getInt(0);
+}
+
+bool ArchiveStore::contains(std::string_view domain, std::string_view user, std::int64_t id) {
+  return !db_.connection()
+              .query("SELECT 1 FROM mam_messages WHERE id = ? AND domain = ? AND username = ?",
+                     {id, text(domain), text(user)})
+              .empty();
+}
+
+ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
+  Connection& c = db_.connection();
+  ArchivePage page;
+  Filter f = buildFilter(c, q);
+  if (f.empty) {
+    if (q.count) page.count = 0;
+    return page;
+  }
+  if (q.count) page.count = countWhere(c, f.sql, f.params);
+  if (q.max > 0) {
+    std::string sql(kColumns);
+    sql += f.sql;
+    auto params = f.params;
+    if (q.pageAfter) {
+      sql += " AND id > ?";
+      params.push_back(*q.pageAfter);
+    }
+    if (q.pageBefore) {
+      sql += " AND id < ?";
+      params.push_back(*q.pageBefore);
+    }
+    // One row more than the page tells whether the page ends the set in its direction.
+    sql += q.fromEnd ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?";
+    params.push_back(q.max + 1);
+    auto rows = c.query(sql, params);
+    page.complete = rows.size() <= static_cast<std::size_t>(q.max);
+    if (!page.complete) rows.pop_back();
+    page.messages.reserve(rows.size());
+    for (const Row& r : rows) page.messages.push_back(messageFrom(r));
+    if (q.fromEnd) std::reverse(page.messages.begin(), page.messages.end());
+  } else {
+    page.complete = page.count == 0;
+  }
+  if (q.count && !page.messages.empty()) {
+    auto params = f.params;
+    params.push_back(page.messages.front().id);
+    page.firstIndex = countWhere(c, f.sql + " AND id < ?", params);
+  }
+  return page;
+}
+
+std::optional<std::pair<ArchivedMessage, ArchivedMessage>> ArchiveStore::bounds(std::string_view domain,
+                                                                                std::string_view user) {
+  Connection& c = db_.connection();
+  auto first = c.query(std::string(kColumns) + "domain = ? AND username = ? ORDER BY id LIMIT 1",
+                       {text(domain), text(user)});
+  if (first.empty()) return std::nullopt;
+  auto last = c.query(std::string(kColumns) + "domain = ? AND username = ? ORDER BY id DESC LIMIT 1",
+                      {text(domain), text(user)});
+  if (last.empty()) return std::nullopt;  // deleted in between
+  return std::make_pair(messageFrom(first[0]), messageFrom(last[0]));
+}
+
+std::int64_t ArchiveStore::count(std::string_view domain, std::string_view user) {
+  return countWhere(db_.connection(), "domain = ? AND username = ?", {text(domain), text(user)});
+}
+
+std::int64_t ArchiveStore::removeBelow(std::int64_t idBelow, std::int64_t limit) {
+  if (limit <= 0) return 0;
+  return db_.transaction([&](Connection& c) {
+    return c.execute(
+        "DELETE FROM mam_messages WHERE id IN (SELECT id FROM mam_messages WHERE id < ? ORDER BY id LIMIT ?)",
+        {idBelow, limit});
+  });
+}
+
+std::optional<ArchivePrefs> ArchiveStore::prefs(std::string_view domain, std::string_view user) {
+  auto rows = db_.connection().query(
+      "SELECT default_mode, always_jids, never_jids FROM mam_prefs WHERE domain = ? AND username = ?",
+      {text(domain), text(user)});
+  if (rows.empty()) return std::nullopt;
+  ArchivePrefs p;
+  p.mode = archiveModeFromName(rows[0].getText(0)).value_or(ArchiveMode::Always);
+  p.always = splitLines(rows[0].getText(1));
+  p.never = splitLines(rows[0].getText(2));
+  return p;
+}
+
+void ArchiveStore::setPrefs(std::string_view domain, std::string_view user, const ArchivePrefs& prefs) {
+  db_.connection().execute(
+      db_.dialect().upsert("mam_prefs", {"domain", "username", "default_mode", "always_jids", "never_jids"},
+                           {"domain", "username"}, {"default_mode", "always_jids", "never_jids"}),
+      {text(domain), text(user), text(archiveModeName(prefs.mode)), joinLines(prefs.always),
+       joinLines(prefs.never)});
+}
+
+std::vector<UserPrefs> ArchiveStore::allPrefs() {
+  auto rows =
+      db_.connection().query("SELECT domain, username, default_mode, always_jids, never_jids FROM mam_prefs");
+  std::vector<UserPrefs> out;
+  out.reserve(rows.size());
+  for (const Row& r : rows) {
+    UserPrefs u{r.getText(0), r.getText(1), {}};
+    u.prefs.mode = archiveModeFromName(r.getText(2)).value_or(ArchiveMode::Always);
+    u.prefs.always = splitLines(r.getText(3));
+    u.prefs.never = splitLines(r.getText(4));
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+}  // namespace parley::xep::mam
