@@ -15,6 +15,7 @@ PARLEY_MODULE(vcard)
 PARLEY_MODULE(blocking)
 PARLEY_MODULE(offline)
 PARLEY_MODULE(contact_addresses)
+PARLEY_MODULE(sm)
 #undef PARLEY_MODULE
 
 namespace parley::module {
@@ -31,6 +32,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::blocking::kModule,           // XEP-0191
       xep::offline::kModule,            // XEP-0160
       xep::contact_addresses::kModule,  // XEP-0157
+      xep::sm::kModule,                 // XEP-0198
   };
   return modules;
 }

@@ -181,8 +181,8 @@ void C2sSession::onElement(xml::ElementPtr element) {
     return;
   }
   // Not a stanza: stream-level elements of extensions (XEP-0198, XEP-0352, …).
-  if (bound_) {
-    hooks::NonzaFromClient::Context ctx{*this, element};
+  if (!binding_ && !resuming_) {
+    hooks::NonzaFromClient::Context ctx{*this, element, bound_};
     if (server_.hooks().run<hooks::NonzaFromClient>(ctx) == hooks::Action::Stop) return;
   }
   stream_.closeWithError(StreamError::UnsupportedStanzaType);
@@ -266,6 +266,7 @@ bool C2sSession::takeToken() {
 }
 
 void C2sSession::handleStanza(const xml::ElementPtr& element) {
+  countReceived();  // XEP-0198 §4: every stanza counts, also the ones refused below
   // Rate limit: over budget, stop reading until the bucket refills. The stanza is still processed.
   if (!takeToken() && !stream_.inputHeld()) {
     const auto& l = server_.config().limits;
@@ -383,6 +384,17 @@ void C2sSession::deliver(StanzaPtr stanza) {
 }
 
 void C2sSession::deliverNow(StanzaPtr stanza) {
+  if (superseded_) {
+    // Resumed on another connection (XEP-0198): what was routed here before the switch goes there.
+    if (auto next = successor_.lock()) {
+      next->deliver(std::move(stanza));
+      return;
+    }
+  }
+  if (resuming_) {
+    pending_.push_back(std::move(stanza));  // delivered once the old session's queue was replayed
+    return;
+  }
   if (ended_ || !bound_) {
     // The session went away after routing chose it: route again so the stanza reaches another
     // resource or offline storage (the session is no longer registered, so it cannot come back).
@@ -395,11 +407,31 @@ void C2sSession::deliverNow(StanzaPtr stanza) {
   }
   hooks::StanzaToClient::Context ctx{*this, std::move(stanza)};
   if (server_.hooks().run<hooks::StanzaToClient>(ctx) == hooks::Action::Stop) return;
-  stream_.send(ctx.stanza);
+  write(std::move(ctx.stanza));
+}
+
+void C2sSession::write(StanzaPtr stanza) {
+  // While hibernated (or after the end) the bytes go nowhere; StanzaSent still runs so stream
+  // management keeps the stanza for replay or hands it back to routing.
+  if (!hibernated_ && !ended_) stream_.send(stanza);
+  hooks::StanzaSent::Context ctx{*this, stanza};
+  server_.hooks().run<hooks::StanzaSent>(ctx);
+}
+
+void C2sSession::writeElement(const xml::Element& element) {
+  if (!hibernated_ && !ended_) stream_.send(element);
 }
 
 void C2sSession::sendToSelf(StanzaPtr stanza) {
-  stream_.send(stanza);
+  if (bound_)
+    write(std::move(stanza));  // counted by stream management like any other stanza
+  else
+    stream_.send(stanza);
+}
+
+std::string C2sSession::authenticatedAccount() const {
+  if (!authenticated_) return {};
+  return account(stream_.user());
 }
 
 void C2sSession::housekeeping() {
@@ -415,7 +447,19 @@ void C2sSession::housekeeping() {
 
 void C2sSession::close(StreamError error, std::string text) {
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
-  executor().post([self, error, text = std::move(text)] { self->stream_.closeWithError(error, text); });
+  executor().post([self, error, text = std::move(text)] {
+    if (self->hibernated_)
+      self->finish(text.empty() ? std::string_view("closed while hibernated") : std::string_view(text));
+    else
+      self->stream_.closeWithError(error, text);
+  });
+}
+
+void C2sSession::terminate() {
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  executor().post([self] {
+    if (self->hibernated_) self->finish("terminated while hibernated");
+  });
 }
 
 void C2sSession::onBackpressure(bool paused) {
@@ -426,9 +470,46 @@ void C2sSession::onBackpressure(bool paused) {
     stream_.resumeInput();
 }
 
-void C2sSession::onStreamEnded(std::string_view reason) {
+void C2sSession::releaseAddress() {
+  if (addressReleased_) return;
+  addressReleased_ = true;
+  server_.addressLimiter().release(remoteIp_, authenticated_);
+}
+
+void C2sSession::onStreamEnded(std::string_view reason, bool lost) {
+  if (ended_ || hibernated_) return;
+  throttleTimer_.reset();
+  if (superseded_) {
+    // Closed because the session was resumed elsewhere: nothing to announce.
+    ended_ = true;
+    releaseAddress();
+    server_.removeConnection(id());
+    return;
+  }
+  if (bound_ && lost && !server_.stopping()) {
+    hooks::SessionInterrupted::Context ctx{*this, reason};
+    if (server_.hooks().run<hooks::SessionInterrupted>(ctx) == hooks::Action::Stop &&
+        ctx.keepFor.count() > 0) {
+      hibernated_ = true;
+      releaseAddress();  // the connection is gone; the session stays in the registry for shutdown
+      log::info("c2s.hibernated", "sid={} jid={} peer={} reason=\"{}\" keep_s={}", id(), jid().str(),
+                remoteIp_, reason, ctx.keepFor.count());
+      auto weak = weak_from_this();
+      hibernationTimer_ = std::make_unique<runtime::Timer>(executor(), ctx.keepFor, [weak] {
+        if (auto self = std::static_pointer_cast<C2sSession>(weak.lock()); self && self->hibernated_)
+          self->finish("resumption timeout");
+      });
+      return;
+    }
+  }
+  finish(reason);
+}
+
+void C2sSession::finish(std::string_view reason) {
   if (ended_) return;
   ended_ = true;
+  hibernated_ = false;
+  hibernationTimer_.reset();
   throttleTimer_.reset();
   log::info("c2s.closed", "sid={} jid={} peer={} reason=\"{}\"", id(),
             bound_ ? jid().str() : std::string("-"), remoteIp_, reason);
@@ -444,8 +525,90 @@ void C2sSession::onStreamEnded(std::string_view reason) {
   } else if (!jid().empty() && binding_) {
     server_.sessions().unbind(*this);
   }
-  server_.addressLimiter().release(remoteIp_, authenticated_);
+  for (auto& stanza : pending_) deliverNow(std::move(stanza));  // ended: handed back to routing
+  pending_.clear();
+  releaseAddress();
   server_.removeConnection(id());
+}
+
+// --- XEP-0198 resumption --------------------------------------------------------------------------
+
+void C2sSession::resumeFrom(const session::SessionPtr& old, std::function<void(bool)> done) {
+  auto previous = std::dynamic_pointer_cast<C2sSession>(old);
+  if (!previous || previous.get() == this || bound_ || resuming_ || ended_) {
+    done(false);
+    return;
+  }
+  resuming_ = true;
+  stream_.holdInput();      // nothing from the client is processed until the session is in place
+  setJid(previous->jid());  // fixed once bound; the manager reads it as soon as we replace `previous`
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  previous->executor().post(
+      [previous, self, done = std::move(done)]() mutable { previous->handOver(self, std::move(done)); });
+}
+
+void C2sSession::handOver(const std::shared_ptr<C2sSession>& successor, std::function<void(bool)> done) {
+  if (ended_ || superseded_ || !bound_) {
+    successor->executor().post([successor, done = std::move(done)]() mutable {
+      successor->adopt(Inheritance{}, 0, std::move(done));
+    });
+    return;
+  }
+  superseded_ = true;
+  successor_ = successor;
+  hibernationTimer_.reset();
+  throttleTimer_.reset();
+  auto inheritance = bequeath();
+  const bool replaced = server_.sessions().replace(*this, successor);
+  log::info("c2s.resumed_elsewhere", "sid={} jid={} new_sid={} was_hibernated={}", id(), jid().str(),
+            successor->id(), hibernated_);
+  if (hibernated_) {
+    hibernated_ = false;
+    ended_ = true;
+    server_.removeConnection(id());
+  } else {
+    // XEP-0198 §5: a resumption while the old connection is still open closes the old one.
+    stream_.closeWithError(StreamError::Conflict, "the session was resumed on another connection");
+  }
+  if (!replaced) inheritance = Inheritance{};
+  const auto previousId = id();
+  successor->executor().post(
+      [successor, inheritance = std::move(inheritance), previousId, done = std::move(done)]() mutable {
+        successor->adopt(std::move(inheritance), previousId, std::move(done));
+      });
+}
+
+void C2sSession::adopt(Inheritance from, std::uint64_t previousId, std::function<void(bool)> done) {
+  resuming_ = false;
+  if (from.jid.empty()) {  // the old session ended before it could be handed over
+    setJid(xmpp::Jid());
+    done(false);
+    for (auto& stanza : pending_) deliverNow(std::move(stanza));
+    pending_.clear();
+    if (!ended_) stream_.releaseInput();
+    return;
+  }
+  if (ended_) {
+    // This connection died during the handover, but the manager already points here: end the
+    // inherited session properly (unavailable presence, queued stanzas back to routing).
+    inherit(std::move(from));
+    bound_ = true;
+    ended_ = false;
+    done(false);
+    finish("connection lost while resuming");
+    return;
+  }
+  inherit(std::move(from));
+  bound_ = true;
+  stream_.established();
+  log::info("c2s.resumed", "sid={} jid={} peer={} previous_sid={}", id(), jid().str(), remoteIp_, previousId);
+  done(true);  // stream management answers <resumed/> and replays its queue
+  hooks::SessionResumed::Context ctx{*this, previousId};
+  server_.hooks().run<hooks::SessionResumed>(ctx);
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& stanza : pending) deliverNow(std::move(stanza));
+  stream_.releaseInput();
 }
 
 }  // namespace parley::c2s

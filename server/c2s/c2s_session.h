@@ -5,11 +5,18 @@
 // StanzaFromClient hooks and hands the stanza to the right service: presence, roster, IQ handlers or
 // the router. Inbound stanzas go through the StanzaToClient hooks and out on the stream.
 // Everything runs on the session's executor; deliver() and close() may be called from anywhere.
+// XEP-0198 lifecycle (the protocol itself is xep/sm): when the connection is lost, the
+// SessionInterrupted hook may keep the session *hibernated* — registered, receiving into the modules'
+// queues — until a timer ends it (terminate()) or a new connection resumes it (resumeFrom(): the new
+// C2sSession takes over the JID, presence and extensions and replaces the old one in the manager; the
+// old one forwards whatever still reaches it).
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/runtime/executor.h"
 #include "server/session/session.h"
@@ -36,6 +43,12 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   void close(xmpp::StreamError error, std::string text = {}) override;
   std::chrono::steady_clock::time_point lastActivity() const override { return stream_.lastActivity(); }
   void housekeeping() override;
+  void write(xmpp::StanzaPtr stanza) override;
+  void writeElement(const xml::Element& element) override;
+  bool hibernated() const override { return hibernated_; }
+  void terminate() override;
+  void resumeFrom(const session::SessionPtr& old, std::function<void(bool)> done) override;
+  std::string authenticatedAccount() const override;
 
   // StreamPolicy
   bool hostKnown(std::string_view domain) override;
@@ -51,7 +64,7 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   void authenticated(const std::string& user) override;
   void postAuthFeatures(xml::Element& features) override;
   void onElement(xml::ElementPtr element) override;
-  void onStreamEnded(std::string_view reason) override;
+  void onStreamEnded(std::string_view reason, bool lost) override;
   void onBackpressure(bool paused) override;
 
  private:
@@ -62,6 +75,11 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   void deliverNow(xmpp::StanzaPtr stanza);
   void sendToSelf(xmpp::StanzaPtr stanza);  // bypasses hooks: replies about the stream itself
   bool takeToken();
+  void finish(std::string_view reason);  // the session ends for good
+  void releaseAddress();
+  // On the old session's executor: hands this session over to `successor`.
+  void handOver(const std::shared_ptr<C2sSession>& successor, std::function<void(bool)> done);
+  void adopt(Inheritance from, std::uint64_t previousId, std::function<void(bool)> done);
   std::string account(std::string_view user) const;
 
   core::Server& server_;
@@ -75,6 +93,13 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   bool bound_ = false;
   bool ended_ = false;
   bool backpressured_ = false;
+  bool addressReleased_ = false;
+  bool hibernated_ = false;  // connection lost, kept for XEP-0198 resumption
+  bool resuming_ = false;    // taking over another session; deliveries wait in pending_
+  std::vector<xmpp::StanzaPtr> pending_;
+  std::weak_ptr<C2sSession> successor_;  // set once resumed elsewhere: deliveries go there
+  bool superseded_ = false;
+  runtime::TimerPtr hibernationTimer_;
 };
 
 }  // namespace parley::c2s

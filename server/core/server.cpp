@@ -62,6 +62,26 @@ Server::Server(Config config) : config_(std::move(config)) {
   directTlsSettings_ = makeStreamSettings(config_, true);
 }
 
+void Server::afterQueuedWork(runtime::Executor exec, std::function<void()> fn) {
+  // Two hops: each network thread runs what was posted before (deliveries, re-routes), which may
+  // queue storage work; then the pool barrier waits for that work.
+  struct Pending {
+    std::atomic<std::size_t> left;
+    std::function<void()> fn;
+    runtime::Executor exec;
+  };
+  auto p = std::make_shared<Pending>();
+  p->left = io_->size();
+  p->fn = std::move(fn);
+  p->exec = exec;
+  for (std::size_t i = 0; i < io_->size(); ++i) {
+    io_->executor(i).post([this, p] {
+      if (p->left.fetch_sub(1) != 1) return;
+      pool_->barrier([p] { p->exec.post(std::move(p->fn)); });
+    });
+  }
+}
+
 void Server::addConnection(const std::shared_ptr<session::Session>& session) {
   std::lock_guard lock(connectionsMu_);
   connections_[session->id()] = session;

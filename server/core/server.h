@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -94,6 +95,10 @@ class Server {
   void addConnection(const std::shared_ptr<session::Session>& session);
   void removeConnection(std::uint64_t sessionId);
   std::size_t connectionCount() const;
+  // Runs `fn` on `exec` once everything already posted to the network threads, and every blocking job
+  // those posts queued, has finished: the stanzas a client sent before this call are delivered or
+  // durably stored (XEP-0198 acks, ARCHITECTURE.md "Durability rule").
+  void afterQueuedWork(runtime::Executor exec, std::function<void()> fn);
 
  private:
   Config config_;

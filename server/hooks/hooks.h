@@ -2,6 +2,9 @@
 // it runs on and what Stop means. Modules register through ModuleContext::hook<hooks::X>(…).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,14 +74,26 @@ struct SessionBound {
   };
 };
 
-// A bound session ended (any reason). Runs on the session's executor, after unavailable presence was
-// broadcast and before the session is removed from the manager.
+// A bound session ended for good (any reason but XEP-0198 resumption). Runs on the session's executor,
+// after unavailable presence was broadcast and the session was removed from the manager (routing no
+// longer finds it). Modules that hold stanzas for the session hand them back to routing here.
 struct SessionClosed {
   static constexpr std::string_view kName = "session_closed";
   struct Context {
     session::Session& session;
     bool lastResource;   // no other session of this account remains
     std::string status;  // status text of the last unavailable presence, if any
+  };
+};
+
+// A session was resumed on a new connection (XEP-0198): `session` now holds the JID, presence and
+// extensions of the session `previousId`, which ended without SessionClosed. Runs on the new session's
+// executor. Modules that key state by session id move it here.
+struct SessionResumed {
+  static constexpr std::string_view kName = "session_resumed";
+  struct Context {
+    session::Session& session;
+    std::uint64_t previousId;
   };
 };
 
@@ -94,13 +109,53 @@ struct StreamFeatures {
 };
 
 // A top-level element from an authenticated client that is not a stanza (e.g. XEP-0198 <r/>, XEP-0352
-// <active/>). Runs on the session's executor. Stop means a handler consumed it; if none does, the
-// stream is closed with <unsupported-stanza-type/>.
+// <active/>), before or after resource binding (XEP-0198 <resume/> replaces binding). Runs on the
+// session's executor. Stop means a handler consumed it; if none does, the stream is closed with
+// <unsupported-stanza-type/>.
 struct NonzaFromClient {
   static constexpr std::string_view kName = "nonza_from_client";
   struct Context {
     session::Session& session;
     xml::ElementPtr element;
+    bool bound;  // a resource is bound (or the session was resumed)
+  };
+};
+
+// A stanza was written to the client's stream: after the StanzaToClient hooks, or released later by
+// a module through Session::write(). Runs on the session's executor, also while the session is
+// hibernated (the bytes then go nowhere: XEP-0198 keeps the stanza for replay). Not stoppable.
+struct StanzaSent {
+  static constexpr std::string_view kName = "stanza_sent";
+  struct Context {
+    session::Session& session;
+    const xmpp::StanzaPtr& stanza;
+  };
+};
+
+// A message (any type but error) to a local account, after the router chose the resources it goes
+// to and before it is handed to them; `recipients` is empty when no resource may take it (the
+// UndeliverableMessage path follows). Runs on the routing thread, once per message and account, so
+// per-account work happens once (MAM archives and stamps <stanza-id/>, carbons copies to the other
+// resources). A handler may replace `stanza`; Stop means it must not be delivered (a handler took it).
+struct MessageToAccount {
+  static constexpr std::string_view kName = "message_to_account";
+  struct Context {
+    xmpp::StanzaPtr stanza;
+    xmpp::Jid user;  // bare JID of the recipient account
+    std::vector<std::shared_ptr<session::Session>> recipients;
+  };
+};
+
+// A bound session's connection was lost without a closing </stream:stream> (TCP reset, timeout). Runs
+// on the session's executor before anything is torn down. Stop means a handler keeps the session
+// hibernated (XEP-0198 §5) for `keepFor` (set by the handler): it stays registered and available
+// until it is resumed, or the time is up and it ends as usual. If nobody stops it, it ends now.
+struct SessionInterrupted {
+  static constexpr std::string_view kName = "session_interrupted";
+  struct Context {
+    session::Session& session;
+    std::string_view reason;
+    std::chrono::seconds keepFor{0};
   };
 };
 

@@ -108,6 +108,11 @@ void Router::deliverToAccount(StanzaPtr stanza) {
 
 void Router::deliverToResource(StanzaPtr stanza) {
   if (auto s = sessions_.find(stanza->to())) {
+    if (stanza->isMessage() && !stanza->isError()) {
+      hooks::MessageToAccount::Context ctx{std::move(stanza), s->jid().bare(), {s}};
+      if (hooks_.run<hooks::MessageToAccount>(ctx) == hooks::Action::Stop) return;
+      stanza = std::move(ctx.stanza);
+    }
     s->deliver(std::move(stanza));
     return;
   }
@@ -149,21 +154,25 @@ void Router::routeMessageToBare(StanzaPtr stanza) {
   }
   auto resources = sessions_.resources(stanza->to());
   std::erase_if(resources, [](const session::Resource& r) { return !r.available || r.priority < 0; });
-  if (type == "headline") {
-    for (const auto& r : resources) r.session->deliver(stanza);
-    return;  // no resource: silently ignored
+  hooks::MessageToAccount::Context ctx{std::move(stanza), {}, {}};
+  ctx.user = ctx.stanza->to().bare();
+  if (type == "headline" || resources.empty()) {
+    for (const auto& r : resources) ctx.recipients.push_back(r.session);
+  } else {
+    // normal and chat: the resources with the highest priority (RFC 6121 §8.5.2.1.1); all of them when
+    // several share it, so every device at that priority sees the message.
+    int top = std::max_element(resources.begin(), resources.end(), [](const auto& a, const auto& b) {
+                return a.priority < b.priority;
+              })->priority;
+    for (const auto& r : resources)
+      if (r.priority == top) ctx.recipients.push_back(r.session);
   }
-  if (resources.empty()) {
-    undeliverable(std::move(stanza));
+  if (hooks_.run<hooks::MessageToAccount>(ctx) == hooks::Action::Stop) return;
+  if (ctx.recipients.empty()) {
+    if (ctx.stanza->type() != "headline") undeliverable(std::move(ctx.stanza));  // headline: ignored
     return;
   }
-  // normal and chat: the resources with the highest priority (RFC 6121 §8.5.2.1.1); all of them when
-  // several share it, so every device at that priority sees the message.
-  int top = std::max_element(resources.begin(), resources.end(), [](const auto& a, const auto& b) {
-              return a.priority < b.priority;
-            })->priority;
-  for (const auto& r : resources)
-    if (r.priority == top) r.session->deliver(stanza);
+  for (const auto& r : ctx.recipients) r->deliver(ctx.stanza);
 }
 
 void Router::undeliverable(StanzaPtr stanza) {

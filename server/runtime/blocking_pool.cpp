@@ -58,6 +58,33 @@ bool BlockingPool::submit(std::function<void()> job) {
   return push(*workers_[i], std::move(job));
 }
 
+void BlockingPool::barrier(std::function<void()> done) {
+  struct Pending {
+    std::atomic<std::size_t> left;
+    std::function<void()> done;
+  };
+  auto p = std::make_shared<Pending>();
+  p->left = workers_.size();
+  p->done = std::move(done);
+  auto arrive = [p] {
+    if (p->left.fetch_sub(1) == 1) p->done();
+  };
+  for (auto& w : workers_) {
+    bool queued = false;
+    {
+      std::lock_guard lock(w->mu);
+      if (!w->stopping) {
+        w->queue.push_back(arrive);
+        queued = true;
+      }
+    }
+    if (queued)
+      w->cv.notify_one();
+    else
+      arrive();  // a stopping worker drains its queue anyway
+  }
+}
+
 void BlockingPool::drainAndJoin() {
   for (auto& w : workers_) {
     {

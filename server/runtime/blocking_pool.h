@@ -8,6 +8,7 @@
 // reported as an error value.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -36,6 +37,9 @@ class BlockingPool {
   // False when the worker's queue is full or the pool is stopping.
   bool submit(std::string_view key, std::function<void()> job);
   bool submit(std::function<void()> job);  // any worker
+  // Runs `done` (on a worker thread) once every job queued before this call has finished. Not bounded
+  // by the queue limit. Used to answer XEP-0198 acks only once the work they cover is durable.
+  void barrier(std::function<void()> done);
   // Runs every queued job, then stops the workers.
   void drainAndJoin();
   std::size_t size() const { return workers_.size(); }

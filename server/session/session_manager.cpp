@@ -53,6 +53,21 @@ bool SessionManager::unbind(const Session& session) {
   return false;
 }
 
+bool SessionManager::replace(const Session& old, const SessionPtr& now) {
+  const std::string bare = old.jid().bareStr();
+  Shard& shard = shardFor(bare);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.accounts.find(bare);
+  if (it == shard.accounts.end()) return false;
+  for (auto& r : it->second.resources) {
+    if (r.session.get() == &old) {
+      r.session = now;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<Resource> SessionManager::resources(const xmpp::Jid& bare) const {
   const std::string key = bare.bareStr();
   Shard& shard = shardFor(key);

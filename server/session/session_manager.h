@@ -43,6 +43,9 @@ class SessionManager {
   BindResult bind(const SessionPtr& session, ConflictPolicy policy, std::size_t maxResources);
   // Removes the session if it is registered. Returns true if the account has no session left.
   bool unbind(const Session& session);
+  // Puts `now` in the place of `old` (same full JID), keeping availability, priority and presence
+  // (XEP-0198 resumption). False if `old` is no longer registered.
+  bool replace(const Session& old, const SessionPtr& now);
 
   std::vector<Resource> resources(const xmpp::Jid& bare) const;
   std::optional<Resource> resource(const xmpp::Jid& full) const;

@@ -150,7 +150,9 @@ void InboundStream::closeWithError(xmpp::StreamError error, std::string_view tex
              xmpp::conditionName(error), text);
   conn_.send(xmpp::streamErrorXml(error, text) + "</stream:stream>");
   conn_.close();
-  end(fmt::format("stream error {}", xmpp::conditionName(error)));
+  // A client that stopped answering (ping timeout) is treated like a lost connection.
+  end(fmt::format("stream error {}", xmpp::conditionName(error)),
+      error == xmpp::StreamError::ConnectionTimeout);
 }
 
 void InboundStream::close() {
@@ -173,12 +175,12 @@ void InboundStream::resumeInput() {
   if (!suspended_) conn_.resumeReading();
 }
 
-void InboundStream::end(std::string_view reason) {
+void InboundStream::end(std::string_view reason, bool lost) {
   if (ended_) return;
   ended_ = true;
   preauthTimer_.reset();
   scram_.reset();
-  policy_.onStreamEnded(reason);
+  policy_.onStreamEnded(reason, lost);
 }
 
 // --- Input ----------------------------------------------------------------------------------------
@@ -211,7 +213,7 @@ void InboundStream::onData(std::string_view bytes) {
 }
 
 void InboundStream::onDisconnected(std::string_view reason) {
-  end(reason);
+  end(reason, true);
 }
 
 void InboundStream::onBackpressure(bool paused) {

@@ -68,8 +68,9 @@ class StreamPolicy {
   virtual void postAuthFeatures(xml::Element& features) = 0;
   // A top-level element after authentication.
   virtual void onElement(xml::ElementPtr element) = 0;
-  // The stream is over (error, close, or disconnect). Called once.
-  virtual void onStreamEnded(std::string_view reason) = 0;
+  // The stream is over (error, close, or disconnect). Called once. `lost`: the connection broke or
+  // timed out without a closing </stream:stream> (XEP-0198 may keep the session for resumption).
+  virtual void onStreamEnded(std::string_view reason, bool lost) = 0;
   // The output queue backed up (true) or drained (false).
   virtual void onBackpressure(bool /*paused*/) {}
 };
@@ -138,7 +139,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   std::string_view trimStreamStart(std::string_view bytes);
   void suspendParsing();
   void resumeParsing(bool restart);
-  void end(std::string_view reason);
+  void end(std::string_view reason, bool lost = false);
   sasl::ChannelBindings channelBindings() const;
   bool mechanismOffered(std::string_view mech) const;
   std::vector<std::string> offeredMechanisms() const;

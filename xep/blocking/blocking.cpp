@@ -81,6 +81,10 @@ class BlockingModule final : public module::Module {
       closed(c.session, c.lastResource);
       return hooks::Action::Continue;
     });
+    ctx.hook<hooks::SessionResumed>([this](hooks::SessionResumed::Context& c) {
+      resumed(c.session, c.previousId);
+      return hooks::Action::Continue;
+    });
     ctx.hook<hooks::AccountRemoved>([this](hooks::AccountRemoved::Context& c) {
       std::lock_guard lock(mu_);
       accounts_.erase(c.user.bareStr());
@@ -147,6 +151,14 @@ class BlockingModule final : public module::Module {
           if (!out.ok())
             log::error("blocking.load.failed", "user={} error=\"{}\"", user.bareStr(), out.error);
         });
+  }
+
+  // XEP-0198: the same resource continues under a new session id.
+  void resumed(session::Session& session, std::uint64_t previousId) {
+    std::lock_guard lock(mu_);
+    auto it = accounts_.find(session.jid().bare().bareStr());
+    if (it != accounts_.end() && it->second.interested.erase(previousId))
+      it->second.interested.insert(session.id());
   }
 
   void closed(session::Session& session, bool last) {

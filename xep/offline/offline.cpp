@@ -58,6 +58,11 @@ class OfflineModule final : public module::Module {
       negative_.erase(c.session.id());
       return hooks::Action::Continue;
     });
+    ctx.hook<hooks::SessionResumed>([this](hooks::SessionResumed::Context& c) {
+      std::lock_guard lock(negativeMu_);
+      if (negative_.erase(c.previousId)) negative_.insert(c.session.id());
+      return hooks::Action::Continue;
+    });
   }
 
  private:

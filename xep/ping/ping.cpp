@@ -67,7 +67,7 @@ class Pinger : public std::enable_shared_from_this<Pinger> {
 
   // On the session's executor.
   void check(session::Session& s) {
-    if (stopped_) return;
+    if (stopped_ || s.hibernated()) return;  // no connection to ping; XEP-0198 times it out
     const auto now = Clock::now();
     const auto last = s.lastActivity();
     if (now - last <= interval_) return;
@@ -146,6 +146,10 @@ class PingModule final : public module::Module {
                                            std::chrono::seconds(timeout_));
     ctx.hook<hooks::SessionClosed>([pinger](hooks::SessionClosed::Context& c) {
       pinger->forget(c.session.id());
+      return hooks::Action::Continue;
+    });
+    ctx.hook<hooks::SessionResumed>([pinger](hooks::SessionResumed::Context& c) {
+      pinger->forget(c.previousId);
       return hooks::Action::Continue;
     });
     exec.post([pinger] { pinger->arm(); });

@@ -19,6 +19,8 @@ class RecordingSession : public session::Session {
   }
   std::string_view remoteAddress() const override { return "test"; }
   void deliver(StanzaPtr s) override { received.push_back(std::move(s)); }
+  void write(StanzaPtr s) override { received.push_back(std::move(s)); }
+  void writeElement(const xml::Element&) override {}
   void close(xmpp::StreamError, std::string) override { closed = true; }
   std::chrono::steady_clock::time_point lastActivity() const override { return {}; }
   std::vector<StanzaPtr> received;

@@ -12,6 +12,8 @@ class FakeSession : public Session {
   }
   std::string_view remoteAddress() const override { return "test"; }
   void deliver(xmpp::StanzaPtr) override {}
+  void write(xmpp::StanzaPtr) override {}
+  void writeElement(const xml::Element&) override {}
   void close(xmpp::StreamError, std::string) override {}
   std::chrono::steady_clock::time_point lastActivity() const override { return {}; }
 };
