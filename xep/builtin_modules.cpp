@@ -16,6 +16,9 @@ PARLEY_MODULE(blocking)
 PARLEY_MODULE(offline)
 PARLEY_MODULE(contact_addresses)
 PARLEY_MODULE(sm)
+PARLEY_MODULE(carbons)
+PARLEY_MODULE(csi)
+PARLEY_MODULE(metrics_module)
 #undef PARLEY_MODULE
 
 namespace parley::module {
@@ -33,6 +36,9 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::offline::kModule,            // XEP-0160
       xep::contact_addresses::kModule,  // XEP-0157
       xep::sm::kModule,                 // XEP-0198
+      xep::carbons::kModule,            // XEP-0280
+      xep::csi::kModule,                // XEP-0352
+      xep::metrics_module::kModule,     // server metrics (Prometheus text) for admins
   };
   return modules;
 }

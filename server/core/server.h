@@ -18,6 +18,7 @@
 
 #include "server/core/config.h"
 #include "server/hooks/registry.h"
+#include "server/metrics/metrics.h"
 #include "server/module/disco.h"
 #include "server/router/iq_router.h"
 #include "server/router/router.h"
@@ -74,6 +75,7 @@ class Server {
   runtime::BlockingPool& pool() { return *pool_; }
   storage::Database& db() { return *db_; }
   hooks::HookRegistry& hooks() { return hooks_; }
+  metrics::Registry& metrics() { return metrics_; }
   session::SessionManager& sessions() { return sessions_; }
   router::IqRouter& iqRouter() { return iqRouter_; }
   router::Router& router() { return *router_; }
@@ -107,6 +109,7 @@ class Server {
   std::unique_ptr<runtime::IoPool> io_;
   std::unique_ptr<runtime::BlockingPool> pool_;
   hooks::HookRegistry hooks_;
+  metrics::Registry metrics_;  // modules register at start; read until the server is gone
   session::SessionManager sessions_;
   router::IqRouter iqRouter_;
   std::unique_ptr<router::Router> router_;
