@@ -149,17 +149,15 @@ void InboundStream::closeWithError(xmpp::StreamError error, std::string_view tex
   log::debug("c2s.stream_error", "peer={} condition={} text=\"{}\"", conn_.remoteAddress(),
              xmpp::conditionName(error), text);
   conn_.send(xmpp::streamErrorXml(error, text) + "</stream:stream>");
-  conn_.close();
   // A client that stopped answering (ping timeout) is treated like a lost connection.
-  end(fmt::format("stream error {}", xmpp::conditionName(error)),
-      error == xmpp::StreamError::ConnectionTimeout);
+  closeConnection(fmt::format("stream error {}", xmpp::conditionName(error)),
+                  error == xmpp::StreamError::ConnectionTimeout);
 }
 
 void InboundStream::close() {
   if (ended_) return;
   if (headerSent_) conn_.send(std::string("</stream:stream>"));
-  conn_.close();
-  end("closed by server");
+  closeConnection("closed by server", false);
 }
 
 void InboundStream::pauseInput() {
@@ -213,7 +211,18 @@ void InboundStream::onData(std::string_view bytes) {
 }
 
 void InboundStream::onDisconnected(std::string_view reason) {
-  end(reason, true);
+  if (closeRequested_)
+    end(closeReason_, closeLost_);  // reported from inside our own conn_.close()
+  else
+    end(reason, true);
+}
+
+void InboundStream::closeConnection(std::string reason, bool lost) {
+  closeRequested_ = true;
+  closeReason_ = std::move(reason);
+  closeLost_ = lost;
+  conn_.close();
+  end(closeReason_, closeLost_);
 }
 
 void InboundStream::onBackpressure(bool paused) {
@@ -391,8 +400,7 @@ void InboundStream::onElement(xml::ElementPtr element) {
 void InboundStream::onStreamClose() {
   if (ended_) return;
   if (headerSent_) conn_.send(std::string("</stream:stream>"));
-  conn_.close();
-  end("peer closed the stream");
+  closeConnection("peer closed the stream", false);
 }
 
 void InboundStream::onParseError(xml::ParseError error, std::string_view detail) {
@@ -408,8 +416,7 @@ void InboundStream::onParseError(xml::ParseError error, std::string_view detail)
 void InboundStream::handleStartTls(const xml::Element&) {
   if (conn_.secure() || settings_->directTls) {
     conn_.send(fmt::format("<failure xmlns='{}'/></stream:stream>", kTlsNs));
-    conn_.close();
-    end("STARTTLS on a secure stream");
+    closeConnection("STARTTLS on a secure stream", false);
     return;
   }
   conn_.send(fmt::format("<proceed xmlns='{}'/>", kTlsNs));

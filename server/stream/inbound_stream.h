@@ -140,6 +140,8 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   void suspendParsing();
   void resumeParsing(bool restart);
   void end(std::string_view reason, bool lost = false);
+  // Closes the connection; the stream ends with this reason even if the connection reports first.
+  void closeConnection(std::string reason, bool lost);
   sasl::ChannelBindings channelBindings() const;
   bool mechanismOffered(std::string_view mech) const;
   std::vector<std::string> offeredMechanisms() const;
@@ -167,6 +169,9 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   std::string saslUser_;
   int saslFailures_ = 0;
 
+  bool closeRequested_ = false;
+  bool closeLost_ = false;
+  std::string closeReason_;
   bool headerSent_ = false;
   bool authenticated_ = false;
   bool established_ = false;

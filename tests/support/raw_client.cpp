@@ -59,6 +59,26 @@ RawClient::~RawClient() {
   if (fd_ >= 0) close(fd_);
 }
 
+std::size_t RawClient::count(std::string_view needle) const {
+  std::size_t n = 0;
+  for (auto pos = buf_.find(needle); pos != std::string::npos; pos = buf_.find(needle, pos + needle.size()))
+    ++n;
+  return n;
+}
+
+void RawClient::drop() {
+  if (fd_ < 0) return;
+  linger l{1, 0};  // close() sends RST
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  if (ssl_) {
+    SSL_free(ssl_);  // without SSL_shutdown: no close_notify
+    ssl_ = nullptr;
+  }
+  close(fd_);
+  fd_ = -1;
+  closed_ = true;
+}
+
 bool RawClient::handshake() {
   ssl_ = SSL_new(ctx_);
   SSL_set_fd(ssl_, fd_);

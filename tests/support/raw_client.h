@@ -37,6 +37,11 @@ class RawClient {
   bool closed() const { return closed_; }
   const std::string& received() const { return buf_; }
   void consume() { buf_.clear(); }
+  // How often `needle` occurs in what was received since the last consume().
+  std::size_t count(std::string_view needle) const;
+  // Cuts the connection the way a phone losing its network does: no </stream:stream>, no TLS
+  // close_notify, a TCP reset.
+  void drop();
 
   // <stream:stream> to `domain`; waits for the features. Returns the features received.
   std::string openStream(std::string_view domain = "localhost");
