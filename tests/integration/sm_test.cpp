@@ -250,6 +250,27 @@ TEST_F(SmTest, CleanCloseIsNotResumableAndUnackedMessagesAreKept) {
   EXPECT_TRUE(fresh->expectNothing(isMessage().body("c1")));
 }
 
+// ARCHITECTURE.md: SIGTERM flushes queues to storage. A hibernated session's unacknowledged messages
+// are in offline storage after a restart.
+TEST_F(SmTest, ShutdownKeepsWhatAHibernatedSessionHeld) {
+  auto alice = login("alice", "laptop");
+  RawClient bob(server.c2sPort());
+  bobWithSm(bob);
+  chat(*alice, "bob@localhost", "s1");
+  ASSERT_TRUE(bob.waitFor(body("s1")));
+  bob.drop();
+  ASSERT_TRUE(server.waitForLog("c2s.hibernated"));
+  chat(*alice, "bob@localhost", "s2");
+  EXPECT_TRUE(alice->expectNothing(isMessage().type("error"), 300ms));
+  alice.reset();
+  ASSERT_EQ(server.stop(), 0);
+  server.start();
+  auto fresh = login("bob", "phone");
+  ASSERT_TRUE(fresh->expect(isMessage().body("s1")));
+  ASSERT_TRUE(fresh->expect(isMessage().body("s2")));
+  EXPECT_TRUE(fresh->expectNothing(isMessage().body("s1")));
+}
+
 class SmTimeoutTest : public SmTest {
  protected:
   SmTimeoutTest() : SmTest("[modules.sm]\nresume_timeout = 2\n") {}

@@ -18,6 +18,7 @@
 #include "server/core/server.h"
 #include "server/hooks/hooks.h"
 #include "server/log/log.h"
+#include "server/metrics/metrics.h"
 #include "server/module/module.h"
 #include "server/util/crypto.h"
 
@@ -70,6 +71,16 @@ class SmModule final : public module::Module {
 
   void start(module::ModuleContext& ctx) override {
     server_ = &ctx.server();
+    auto& m = ctx.server().metrics();
+    enabled_ = &m.counter("parley_sm_enabled_total", "Streams that enabled XEP-0198 stream management");
+    hibernated_ =
+        &m.counter("parley_sm_hibernated_total", "Sessions kept for resumption after a lost connection");
+    resumed_ = &m.counter("parley_sm_resumed_total", "Sessions resumed on a new connection");
+    resumeFailed_ =
+        &m.counter("parley_sm_resume_failed_total", "Resumption attempts refused (unknown or expired)");
+    replayed_ = &m.counter("parley_sm_replayed_stanzas_total", "Stanzas replayed after a resumption");
+    rerouted_ = &m.counter("parley_sm_rerouted_stanzas_total",
+                           "Unacknowledged messages re-routed when a session ended");
     ctx.hook<hooks::StreamFeatures>([](hooks::StreamFeatures::Context& c) {
       if (c.authenticated) c.features.addChild(xml::make("sm", std::string(kNs)));
       return hooks::Action::Continue;
@@ -91,6 +102,7 @@ class SmModule final : public module::Module {
       if (!st || !st->enabled || !st->resumable) return hooks::Action::Continue;
       st->requestOutstanding = st->requestScheduled = false;
       c.keepFor = st->timeout;
+      hibernated_->inc();
       return hooks::Action::Stop;
     });
     // After modules that flush what they held into the queue (CSI runs early).
@@ -138,6 +150,7 @@ class SmModule final : public module::Module {
       reply->setAttr("max", std::to_string(st.timeout.count()));
     }
     s.writeElement(*reply);
+    enabled_->inc();
     log::debug("sm.enabled", "sid={} resumable={}", s.id(), st.resumable);
   }
 
@@ -240,6 +253,7 @@ class SmModule final : public module::Module {
     }
     if (!old) {
       log::debug("sm.resume.unknown", "sid={} account={}", s.id(), s.authenticatedAccount());
+      resumeFailed_->inc();
       s.writeElement(*failed("item-not-found"));
       return;
     }
@@ -249,6 +263,7 @@ class SmModule final : public module::Module {
       if (!self) return;
       auto* st = self->findExtension<SmState>();
       if (!ok || !st || !st->enabled) {
+        resumeFailed_->inc();
         self->writeElement(*failed("item-not-found"));
         return;
       }
@@ -270,6 +285,8 @@ class SmModule final : public module::Module {
       st->sent = st->acked;
       st->requestOutstanding = st->requestScheduled = false;
       log::info("sm.resumed", "sid={} jid={} replayed={}", self->id(), self->jid().str(), replay.size());
+      resumed_->inc();
+      replayed_->inc(replay.size());
       for (auto& stanza : replay) self->write(std::move(stanza));
     });
   }
@@ -298,6 +315,7 @@ class SmModule final : public module::Module {
         server_->router().bounce(*stanza, xmpp::StanzaError::ServiceUnavailable);
       }
     }
+    rerouted_->inc(rerouted);
     if (!unacked.empty())
       log::info("sm.unacked_rerouted", "sid={} jid={} unacked={} rerouted={}", s.id(), s.jid().str(),
                 unacked.size(), rerouted);
@@ -309,6 +327,12 @@ class SmModule final : public module::Module {
   };
 
   core::Server* server_ = nullptr;
+  metrics::Counter* enabled_ = nullptr;
+  metrics::Counter* hibernated_ = nullptr;
+  metrics::Counter* resumed_ = nullptr;
+  metrics::Counter* resumeFailed_ = nullptr;
+  metrics::Counter* replayed_ = nullptr;
+  metrics::Counter* rerouted_ = nullptr;
   bool allowResume_ = true;
   std::chrono::seconds resumeTimeout_{600};
   std::size_t maxQueue_ = 1000;
