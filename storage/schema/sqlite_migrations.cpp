@@ -111,9 +111,43 @@ CREATE TABLE mam_prefs (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations = {{
+// XEP-0045 persistent rooms (xep/muc/muc_store.cpp). `domain` is the MUC service (muc.example.org),
+// `room` the room's localpart; temporary rooms are never stored. Affiliations are per bare JID.
+constexpr std::string_view kVersion3 = R"sql(
+CREATE TABLE muc_rooms (
+  domain         TEXT    NOT NULL,
+  room           TEXT    NOT NULL,
+  name           TEXT    NOT NULL DEFAULT '',
+  description    TEXT    NOT NULL DEFAULT '',
+  public_room    INTEGER NOT NULL,
+  members_only   INTEGER NOT NULL,
+  moderated      INTEGER NOT NULL,
+  password       TEXT    NOT NULL DEFAULT '',     -- '' : not password-protected
+  max_occupants  INTEGER NOT NULL,
+  whois          TEXT    NOT NULL CHECK (whois IN ('moderators', 'anyone')),
+  history_length INTEGER NOT NULL,
+  allow_invites  INTEGER NOT NULL,
+  allow_pm       TEXT    NOT NULL CHECK (allow_pm IN ('anyone', 'participants', 'moderators', 'none')),
+  change_subject INTEGER NOT NULL,
+  subject        TEXT    NOT NULL DEFAULT '',
+  subject_nick   TEXT    NOT NULL DEFAULT '',
+  created_at     INTEGER NOT NULL,                -- unix seconds
+  PRIMARY KEY (domain, room)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE muc_affiliations (
+  domain      TEXT NOT NULL,
+  room        TEXT NOT NULL,
+  jid         TEXT NOT NULL,
+  affiliation TEXT NOT NULL CHECK (affiliation IN ('owner', 'admin', 'member', 'outcast')),
+  PRIMARY KEY (domain, room, jid)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
     {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
+    {3, "multi-user chat rooms and affiliations (XEP-0045)", kVersion3},
 }};
 
 }  // namespace
