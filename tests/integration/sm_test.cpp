@@ -271,6 +271,29 @@ TEST_F(SmTest, ShutdownKeepsWhatAHibernatedSessionHeld) {
   EXPECT_TRUE(fresh->expectNothing(isMessage().body("s1")));
 }
 
+// The same with a real client library's own XEP-0198 implementation: libstrophe enables stream
+// management, loses its TCP connection, and a new libstrophe connection resumes with its saved state.
+TEST_F(SmTest, LibstropheResumesAfterItsConnectionIsCut) {
+  auto alice = login("alice", "laptop");
+  XmppClient bob(server.jid("bob") + "/phone", "bob-secret", server.c2sPort());
+  bob.useStreamManagement();
+  ASSERT_TRUE(bob.connect()) << bob.error();
+  bob.becomeAvailable();  // libstrophe sends <enable/> from its event loop, after binding
+  ASSERT_TRUE(server.waitForLog("sm.enabled"));
+  chat(*alice, "bob@localhost/phone", "l1");
+  ASSERT_TRUE(bob.expect(isMessage().body("l1")));
+  bob.cutConnection();
+  ASSERT_FALSE(bob.connected()) << "libstrophe did not notice";
+  ASSERT_TRUE(server.waitForLog("c2s.hibernated"));
+  chat(*alice, "bob@localhost/phone", "l2");
+  ASSERT_TRUE(bob.reconnectResuming()) << bob.error();
+  ASSERT_TRUE(server.waitForLog("sm.resumed"));
+  EXPECT_TRUE(bob.expect(isMessage().body("l2")));
+  chat(*alice, "bob@localhost/phone", "l3");
+  EXPECT_TRUE(bob.expect(isMessage().body("l3")));
+  EXPECT_TRUE(alice->expectNothing(isMessage().type("error"), 200ms));
+}
+
 class SmTimeoutTest : public SmTest {
  protected:
   SmTimeoutTest() : SmTest("[modules.sm]\nresume_timeout = 2\n") {}

@@ -2,9 +2,12 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include <strophe.h>
+#include <sys/socket.h>
 
 #include "server/xml/parse_fragment.h"
 
@@ -94,6 +97,15 @@ int trustAnyCertificate(const xmpp_tlscert_t*, const char*) {
   return 1;
 }
 
+// libstrophe hands the socket only to this callback; remember it per connection (cutConnection()).
+std::mutex socketsMu;
+std::map<xmpp_conn_t*, int> sockets;
+int rememberSocket(xmpp_conn_t* conn, void* sock) {
+  std::lock_guard lock(socketsMu);
+  sockets[conn] = *static_cast<int*>(sock);
+  return 0;
+}
+
 }  // namespace
 
 // --- matchers -------------------------------------------------------------------------------------
@@ -146,6 +158,10 @@ XmppClient::XmppClient(std::string jid, std::string password, std::uint16_t port
 
 XmppClient::~XmppClient() {
   if (connected_) disconnect();
+  {
+    std::lock_guard lock(socketsMu);
+    sockets.erase(conn_);
+  }
   xmpp_conn_release(conn_);
   xmpp_ctx_free(ctx_);
 }
@@ -161,6 +177,52 @@ bool XmppClient::connect(std::chrono::milliseconds timeout) {
   while (!finished_ && std::chrono::steady_clock::now() < deadline) xmpp_run_once(ctx_, 10);
   if (!finished_) error_ = "timeout";
   return connected_;
+}
+
+void XmppClient::useStreamManagement() {
+  xmpp_conn_set_flags(conn_, xmpp_conn_get_flags(conn_) & ~XMPP_CONN_FLAG_DISABLE_SM);
+  xmpp_conn_set_sockopt_callback(conn_, rememberSocket);
+}
+
+void XmppClient::cutConnection() {
+  int fd = -1;
+  {
+    std::lock_guard lock(socketsMu);
+    if (auto it = sockets.find(conn_); it != sockets.end()) fd = it->second;
+  }
+  if (fd < 0) return;
+  linger l{1, 0};  // a reset, not a FIN
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  shutdown(fd, SHUT_RDWR);
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (connected_ && std::chrono::steady_clock::now() < deadline) xmpp_run_once(ctx_, 10);
+}
+
+bool XmppClient::reconnectResuming(std::chrono::milliseconds timeout) {
+  xmpp_sm_state_t* state = xmpp_conn_get_sm_state(conn_);
+  if (!state) {
+    error_ = "no stream management state to resume";
+    return false;
+  }
+  xmpp_conn_t* fresh = xmpp_conn_new(ctx_);
+  xmpp_conn_set_flags(fresh, xmpp_conn_get_flags(conn_));
+  xmpp_conn_set_certfail_handler(fresh, trustAnyCertificate);
+  xmpp_conn_set_sockopt_callback(fresh, rememberSocket);
+  xmpp_conn_set_jid(fresh, jid_.c_str());
+  xmpp_conn_set_pass(fresh, password_.c_str());
+  xmpp_handler_add(fresh, stanzaHandler, nullptr, nullptr, nullptr, this);
+  {
+    std::lock_guard lock(socketsMu);
+    sockets.erase(conn_);
+  }
+  xmpp_conn_release(conn_);
+  conn_ = fresh;
+  if (xmpp_conn_set_sm_state(conn_, state) != XMPP_EOK) {
+    xmpp_free_sm_state(state);
+    error_ = "libstrophe refused the stream management state";
+    return false;
+  }
+  return connect(timeout);
 }
 
 void XmppClient::disconnect() {

@@ -63,6 +63,14 @@ class XmppClient {
 
   // Connects, authenticates and binds. False on failure (see error()).
   bool connect(std::chrono::milliseconds timeout = 15s);
+  // XEP-0198 as libstrophe does it (off by default, so other tests see plain streams). Call before
+  // connect().
+  void useStreamManagement();
+  // Cuts the TCP connection under libstrophe (no </stream:stream>), as a phone losing its network.
+  void cutConnection();
+  // After the connection dropped: a new libstrophe connection (same context, as libstrophe requires)
+  // that resumes the session with the saved XEP-0198 state. True once the resumed stream is up.
+  bool reconnectResuming(std::chrono::milliseconds timeout = 15s);
   void disconnect();
   bool connected() const { return connected_; }
   // The bound full JID.
@@ -96,6 +104,7 @@ class XmppClient {
   Transport transport_;
   _xmpp_ctx_t* ctx_ = nullptr;
   _xmpp_conn_t* conn_ = nullptr;
+  int socket_ = -1;  // from libstrophe's socket-option callback
   std::deque<xml::ElementPtr> inbox_;
   bool connected_ = false;
   bool finished_ = false;  // connect attempt ended (success or failure)
