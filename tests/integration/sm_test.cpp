@@ -315,6 +315,7 @@ TEST_F(SmTimeoutTest, ExpiredSessionHandsUnackedMessagesToOfflineStorage) {
   ASSERT_TRUE(server.waitForLog("sm.unacked_rerouted"));
   auto late = resumeBob(id, 0);
   ASSERT_TRUE(late->waitFor("</failed>"));
+  EXPECT_EQ(attrOf(late->received(), "failed", "h"), "1") << "XEP-0198 §5: what the ended session handled";
   auto fresh = login("bob", "phone");
   ASSERT_TRUE(fresh->expect(isMessage().body("t1")));
   ASSERT_TRUE(fresh->expect(isMessage().body("t2")));

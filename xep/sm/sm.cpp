@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -244,17 +245,22 @@ class SmModule final : public module::Module {
       return;
     }
     session::SessionPtr old;
+    std::optional<std::uint32_t> expiredH;
     {
       std::lock_guard lock(mu_);
-      auto it = resumable_.find(previd);
+      const auto account = s.authenticatedAccount();
       // Only the account that owns the session may resume it (no hijacking by another user).
-      if (it != resumable_.end() && it->second.account == s.authenticatedAccount())
+      if (auto it = resumable_.find(previd); it != resumable_.end() && it->second.account == account)
         old = it->second.session.lock();
+      else if (auto ex = expired_.find(previd); ex != expired_.end() && ex->second.account == account)
+        expiredH = ex->second.h;
     }
     if (!old) {
-      log::debug("sm.resume.unknown", "sid={} account={}", s.id(), s.authenticatedAccount());
+      log::debug("sm.resume.unknown", "sid={} account={} expired={}", s.id(), s.authenticatedAccount(),
+                 expiredH.has_value());
       resumeFailed_->inc();
-      s.writeElement(*failed("item-not-found"));
+      // XEP-0198 §5: with h, the client knows which of its stanzas the ended session handled.
+      s.writeElement(*failed("item-not-found", expiredH));
       return;
     }
     auto weak = s.weak_from_this();
@@ -298,6 +304,7 @@ class SmModule final : public module::Module {
       std::lock_guard lock(mu_);
       if (auto it = resumable_.find(st->id); it != resumable_.end() && it->second.session.lock().get() == &s)
         resumable_.erase(it);
+      rememberExpired(st->id, s.jid().bareStr(), s.stanzasReceived() - st->receivedBase);
     }
     auto unacked = std::move(st->unacked);
     st->unacked.clear();
@@ -321,6 +328,25 @@ class SmModule final : public module::Module {
                 unacked.size(), rerouted);
   }
 
+  // Under mu_. Kept for one resumption timeout, at most kMaxExpired of them.
+  void rememberExpired(const std::string& id, std::string account, std::uint32_t h) {
+    constexpr std::size_t kMaxExpired = 10000;
+    const auto now = std::chrono::steady_clock::now();
+    while (!expiredOrder_.empty() && (expiredOrder_.size() >= kMaxExpired ||
+                                      now - expired_[expiredOrder_.front()].at > resumeTimeout_)) {
+      expired_.erase(expiredOrder_.front());
+      expiredOrder_.pop_front();
+    }
+    expired_[id] = Expired{std::move(account), h, now};
+    expiredOrder_.push_back(id);
+  }
+
+  struct Expired {
+    std::string account;
+    std::uint32_t h = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+
   struct Entry {
     session::WeakSessionPtr session;
     std::string account;  // bare JID
@@ -338,6 +364,8 @@ class SmModule final : public module::Module {
   std::size_t maxQueue_ = 1000;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> resumable_;
+  std::unordered_map<std::string, Expired> expired_;  // ended sessions: h for <failed/>
+  std::deque<std::string> expiredOrder_;
 };
 
 }  // namespace
