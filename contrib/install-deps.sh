@@ -8,9 +8,11 @@ packages=(
   g++ cmake ninja-build pkg-config ccache
   # libraries
   libboost-dev libexpat1-dev libssl-dev libicu-dev libsqlite3-dev libfmt-dev libspdlog-dev
-  libtomlplusplus-dev libcurl4-openssl-dev libstrophe-dev libcli11-dev
+  libtomlplusplus-dev libcurl4-openssl-dev libstrophe-dev libcli11-dev libmysqlcppconn-dev
   # tests
   libgtest-dev clang libclang-rt-14-dev openssl
+  # the MySQL backend's conformance and integration tests start a private MariaDB server
+  mariadb-server
 )
 [ "${PARLEY_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$PARLEY_DEPS_EXTRA" && packages+=("${extra[@]}")
 

@@ -12,4 +12,6 @@ dir="$root/build-asan"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$dir"
-ctest --output-on-failure -j "${PARLEY_TEST_JOBS:-2}" --timeout 180
+# The MySQL storage tests and the MySQL integration tests need a server: with-mariadb.sh starts a
+# private MariaDB for the run (socket in a temp dir, exported as PARLEY_TEST_MYSQL) and always stops it.
+"$root/contrib/with-mariadb.sh" ctest --output-on-failure -j "${PARLEY_TEST_JOBS:-2}" --timeout 180

@@ -1,7 +1,13 @@
 #include "storage/database.h"
 
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
+
 #include <fmt/format.h>
 
+#include "storage/mysql/mysql_database.h"
 #include "storage/sqlite/sqlite_database.h"
 
 namespace parley::storage {
@@ -73,9 +79,15 @@ std::string Dialect::upsert(std::string_view table, const std::vector<std::strin
   throw StorageError("unknown engine");
 }
 
+void Database::backoffBeforeRetry(int attempt) {
+  thread_local std::minstd_rand random(std::random_device{}());
+  const int ceilingMs = 1 << std::min(attempt, 6);
+  std::this_thread::sleep_for(std::chrono::microseconds(random() % (ceilingMs * 1000)));
+}
+
 std::unique_ptr<Database> openDatabase(const StorageConfig& config) {
   if (config.backend == "sqlite") return std::make_unique<SqliteDatabase>(config);
-  if (config.backend == "mysql") throw StorageError("mysql backend not built yet");
+  if (config.backend == "mysql") return std::make_unique<MysqlDatabase>(config);
   throw StorageError(
       fmt::format("unknown storage backend \"{}\" (expected \"sqlite\" or \"mysql\")", config.backend));
 }

@@ -6,7 +6,10 @@
 // Failures throw StorageError; the blocking pool catches it at the job boundary and turns it into an
 // error value for the network thread that asked.
 // Transactions nest: an inner begin() opens a savepoint, so a store method that uses transaction() can
-// run inside a caller's transaction.
+// run inside a caller's transaction. A server engine may abort a whole transaction on its own (MySQL:
+// deadlock victim, connection lost mid-transaction); it then throws TransactionAborted and
+// Database::transaction runs the outermost level again, so a transaction's function may run more than
+// once and must keep its effects inside the connection (locals declared in the lambda are fine).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +34,14 @@ class StorageError : public std::runtime_error {
 // A statement broke a PRIMARY KEY or UNIQUE constraint (a row with that key exists). Thrown by every
 // engine, so stores can treat "already exists" portably; the transaction is still usable.
 class DuplicateKey : public StorageError {
+ public:
+  using StorageError::StorageError;
+};
+
+// The engine rolled back the whole transaction by itself (deadlock victim, connection lost before
+// COMMIT); nothing of it was written. Database::transaction retries the outermost level a few times
+// before letting it escape.
+class TransactionAborted : public StorageError {
  public:
   using StorageError::StorageError;
 };
@@ -78,6 +89,8 @@ class Connection {
   virtual void begin() = 0;
   virtual void commit() = 0;
   virtual void rollback() = 0;  // never throws for "no transaction active"
+  // Open levels: 0 outside a transaction, 1 in one, more inside savepoints.
+  virtual int transactionDepth() const = 0;
 };
 
 // Engine differences the shared SQL needs.
@@ -104,31 +117,49 @@ class Database {
 
   // Runs fn inside a transaction on this thread's connection; rolls back if fn throws. On SQLite this
   // takes the write lock at once (BEGIN IMMEDIATE), so use it for writes, not for plain reads.
+  // TransactionAborted from the outermost level runs fn again (at most kTransactionAttempts times).
   template <class F>
   auto transaction(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
     Connection& c = connection();
-    c.begin();
-    try {
-      if constexpr (std::is_void_v<decltype(fn(c))>) {
-        fn(c);
-        c.commit();
-      } else {
-        auto result = fn(c);
-        c.commit();
-        return result;
-      }
-    } catch (...) {
-      // The original error is the one worth reporting; a failed rollback leaves nothing to add.
+    const bool outermost = c.transactionDepth() == 0;
+    for (int attempt = 1;; ++attempt) {
+      c.begin();
       try {
-        c.rollback();
+        if constexpr (std::is_void_v<decltype(fn(c))>) {
+          fn(c);
+          c.commit();
+          return;
+        } else {
+          auto result = fn(c);
+          c.commit();
+          return result;
+        }
+      } catch (const TransactionAborted&) {
+        rollbackQuietly(c);
+        if (!outermost || attempt >= kTransactionAttempts) throw;
+        backoffBeforeRetry(attempt);
       } catch (...) {
+        rollbackQuietly(c);
+        throw;
       }
-      throw;
     }
   }
 
+  static constexpr int kTransactionAttempts = 8;
+
  protected:
   explicit Database(Dialect d) : dialect_(std::move(d)) {}
+
+ private:
+  // The original error is the one worth reporting; a failed rollback leaves nothing to add.
+  static void rollbackQuietly(Connection& c) noexcept {
+    try {
+      c.rollback();
+    } catch (...) {
+    }
+  }
+  // Sleeps a random 0..2^attempt ms (capped), so two deadlocked writers do not collide again.
+  static void backoffBeforeRetry(int attempt);
 
  private:
   Dialect dialect_;
@@ -141,6 +172,17 @@ struct StorageConfig {
   // SQLite durability: "normal" (a commit survives a crash of the process; the last ones may be lost on
   // power loss) or "full" (fsync at every commit: survives power loss, slower writes).
   std::string sqliteSynchronous = "normal";
+
+  // MySQL/MariaDB ([storage] backend = "mysql"). A non-empty socket is used instead of host and port.
+  // Each blocking-pool thread holds one connection (so at most [server] blocking_threads, plus one
+  // while starting); busyTimeoutMs also bounds InnoDB row-lock waits (innodb_lock_wait_timeout).
+  std::string mysqlHost = "127.0.0.1";
+  int mysqlPort = 3306;
+  std::string mysqlSocket;
+  std::string mysqlUser = "parley";
+  std::string mysqlPassword;
+  std::string mysqlDatabase = "parley";
+  int mysqlConnectTimeoutS = 10;
 };
 
 // Opens the configured backend (does not migrate). Throws StorageError with a clear message.

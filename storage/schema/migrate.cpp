@@ -6,6 +6,7 @@
 namespace parley::storage::schema {
 
 std::span<const Migration> sqliteMigrations();  // sqlite_migrations.cpp
+std::span<const Migration> mysqlMigrations();   // mysql_migrations.cpp
 
 namespace {
 
@@ -36,6 +37,38 @@ int readVersion(Connection& c) {
       "database schema version {} is newer than this parleyd ({}); upgrade parleyd", version, latest));
 }
 
+// MySQL DDL is not transactional (CREATE TABLE commits at once), so the per-version transaction
+// below cannot keep two processes from migrating at the same time there; a named server lock does.
+// SQLite needs none: each version's transaction holds the write lock.
+class MigrationLock {
+ public:
+  explicit MigrationLock(Database& db) : db_(db) {
+    if (db_.engine() != Engine::Mysql) return;
+    auto rows = db_.connection().query("SELECT GET_LOCK(CONCAT('parley_migrate:', LEFT(DATABASE(), 40)), ?)",
+                                       {std::int64_t{kWaitSeconds}});
+    if (rows.empty() || rows[0].getInt(0) != 1) {
+      throw StorageError(fmt::format(
+          "another process has been migrating this database for {} s; try again later", kWaitSeconds));
+    }
+    held_ = true;
+  }
+  ~MigrationLock() {
+    if (!held_) return;
+    try {
+      db_.connection().query("SELECT RELEASE_LOCK(CONCAT('parley_migrate:', LEFT(DATABASE(), 40)))");
+    } catch (...) {
+      // The server frees it with the connection anyway.
+    }
+  }
+  MigrationLock(const MigrationLock&) = delete;
+  MigrationLock& operator=(const MigrationLock&) = delete;
+
+ private:
+  static constexpr int kWaitSeconds = 120;
+  Database& db_;
+  bool held_ = false;
+};
+
 }  // namespace
 
 std::span<const Migration> migrations(Engine engine) {
@@ -43,9 +76,9 @@ std::span<const Migration> migrations(Engine engine) {
     case Engine::Sqlite:
       return sqliteMigrations();
     case Engine::Mysql:
-      break;
+      return mysqlMigrations();
   }
-  throw StorageError("no schema migrations for this storage engine yet");
+  throw StorageError("no schema migrations for this storage engine");
 }
 
 int latestVersion(Engine engine) {
@@ -69,6 +102,7 @@ void migrate(Database& db) {
     }
   }
   const int latest = latestVersion(db.engine());
+  MigrationLock lock(db);
   db.connection().executeScript(kCreateVersionTable);
   const int current = readVersion(db.connection());
   if (current > latest) throwNewer(current, latest);

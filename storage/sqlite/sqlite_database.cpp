@@ -212,6 +212,8 @@ class SqliteConnection final : public Connection {
     --depth_;
   }
 
+  int transactionDepth() const override { return depth_; }
+
   void rollback() override {
     PARLEY_ASSERT_MAY_BLOCK();
     if (depth_ == 0) return;

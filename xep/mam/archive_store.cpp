@@ -228,10 +228,14 @@ std::int64_t ArchiveStore::count(std::string_view domain, std::string_view user)
 
 std::int64_t ArchiveStore::removeBelow(std::int64_t idBelow, std::int64_t limit) {
   if (limit <= 0) return 0;
-  return db_.transaction([&](Connection& c) {
-    return c.execute(
-        "DELETE FROM mam_messages WHERE id IN (SELECT id FROM mam_messages WHERE id < ? ORDER BY id LIMIT ?)",
+  // The last id of the chunk first, then a range delete: MySQL/MariaDB refuse LIMIT in an IN subquery
+  // (and a subquery on the table being deleted from).
+  return db_.transaction([&](Connection& c) -> std::int64_t {
+    auto last = c.query(
+        "SELECT MAX(id) FROM (SELECT id FROM mam_messages WHERE id < ? ORDER BY id LIMIT ?) AS oldest",
         {idBelow, limit});
+    if (last.empty() || last[0].isNull(0)) return 0;
+    return c.execute("DELETE FROM mam_messages WHERE id <= ?", {last[0].getInt(0)});
   });
 }
 

@@ -1,0 +1,170 @@
+// The MySQL/MariaDB version history: the same versions as sqlite_migrations.cpp, table for table and
+// column for column, so `parleyctl migrate` can copy between engines at one version.
+//
+// Types: INTEGER → BIGINT (TINYINT for flags), BLOB → BLOB, TEXT → VARCHAR where the column is part
+// of a key and MEDIUMTEXT (16 MiB) otherwise: TEXT's 64 KiB would be too small for a stanza (256 KiB
+// by default), a vCard or a roster's pending subscription request.
+// Keys: InnoDB limits an index key to 3072 bytes and utf8mb4 takes 4 bytes per character, so keyed
+// text columns are sized to fit: domain and username 255 characters, JIDs 255, user_data keys 225. A
+// longer value is an error (strict mode), never silently truncated.
+// Collation: keyed columns use utf8mb4_nopad_bin (MariaDB ≥ 10.2), which compares bytes like SQLite
+// does: no case folding and no PAD SPACE ("alice" and "alice " are different users). MEDIUMTEXT
+// columns are never compared or keyed; they use utf8mb4_bin because Connector/C++ 1.1 cannot read a
+// TEXT column whose collation is missing from its built-in table (46 is in it, 1070 is not).
+// Every statement is idempotent (IF NOT EXISTS, indexes inside CREATE TABLE): MySQL DDL is not
+// transactional, so a migration interrupted halfway is simply run again.
+// Indexes: as on SQLite (InnoDB appends the primary key to every secondary index, so the MAM stamp
+// index also orders by id).
+#include <array>
+
+#include "storage/schema/schema.h"
+
+namespace parley::storage::schema {
+
+namespace {
+
+#define PARLEY_MYSQL_TABLE_OPTIONS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"
+
+constexpr std::string_view kVersion1 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS accounts (
+  domain      VARCHAR(255) NOT NULL,
+  username    VARCHAR(255) NOT NULL,
+  created_at  BIGINT       NOT NULL,             -- unix seconds
+  disabled    TINYINT      NOT NULL DEFAULT 0,
+  last_login  BIGINT,                            -- unix seconds, NULL: never
+  last_logout BIGINT,                            -- unix seconds, NULL: never
+  last_status MEDIUMTEXT COLLATE utf8mb4_bin,                        -- status of the last unavailable presence
+  PRIMARY KEY (domain, username)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+CREATE TABLE IF NOT EXISTS scram_credentials (
+  domain     VARCHAR(255) NOT NULL,
+  username   VARCHAR(255) NOT NULL,
+  hash       VARCHAR(16)  NOT NULL CHECK (hash IN ('SHA-1', 'SHA-256', 'SHA-512')),
+  salt       BLOB         NOT NULL,
+  iterations BIGINT       NOT NULL,
+  stored_key BLOB         NOT NULL,
+  server_key BLOB         NOT NULL,
+  PRIMARY KEY (domain, username, hash)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+CREATE TABLE IF NOT EXISTS roster_items (
+  domain            VARCHAR(255) NOT NULL,
+  username          VARCHAR(255) NOT NULL,
+  contact           VARCHAR(255) NOT NULL,
+  name              MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  group_names       MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  subscription      VARCHAR(8)   NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
+  ask_out           TINYINT      NOT NULL DEFAULT 0,
+  pending_in        TINYINT      NOT NULL DEFAULT 0,
+  pending_in_stanza MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  approved          TINYINT      NOT NULL DEFAULT 0,
+  visible           TINYINT      NOT NULL DEFAULT 1,
+  PRIMARY KEY (domain, username, contact)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+CREATE TABLE IF NOT EXISTS roster_versions (
+  domain   VARCHAR(255) NOT NULL,
+  username VARCHAR(255) NOT NULL,
+  version  BIGINT       NOT NULL,
+  PRIMARY KEY (domain, username)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+CREATE TABLE IF NOT EXISTS user_data (
+  domain   VARCHAR(255) NOT NULL,
+  username VARCHAR(255) NOT NULL,
+  store    VARCHAR(32)  NOT NULL,
+  item_key VARCHAR(225) NOT NULL,
+  value    MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  PRIMARY KEY (domain, username, store, item_key)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+-- AUTO_INCREMENT values are never reused (MariaDB ≥ 10.2.4 keeps the counter across restarts).
+CREATE TABLE IF NOT EXISTS offline_messages (
+  id       BIGINT       NOT NULL AUTO_INCREMENT,
+  domain   VARCHAR(255) NOT NULL,
+  username VARCHAR(255) NOT NULL,
+  stamp    BIGINT       NOT NULL,                -- unix seconds
+  xml      MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  PRIMARY KEY (id),
+  INDEX offline_messages_user (domain, username, id)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+)sql";
+
+// The primary key is the archive id the server hands out (increasing), so appends go to the end of
+// the clustered index.
+constexpr std::string_view kVersion2 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS mam_messages (
+  id            BIGINT        NOT NULL,
+  domain        VARCHAR(255)  NOT NULL,
+  username      VARCHAR(255)  NOT NULL,
+  with_jid      VARCHAR(255)  NOT NULL,
+  with_resource VARCHAR(1023) NOT NULL DEFAULT '',
+  stamp         BIGINT        NOT NULL,          -- unix microseconds, when the server took it
+  outgoing      TINYINT       NOT NULL,          -- 1: sent by the user, 0: received
+  xml           MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  PRIMARY KEY (id),
+  INDEX mam_messages_user (domain, username, id),
+  INDEX mam_messages_with (domain, username, with_jid, id),
+  INDEX mam_messages_stamp (domain, username, stamp)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+CREATE TABLE IF NOT EXISTS mam_prefs (
+  domain       VARCHAR(255) NOT NULL,
+  username     VARCHAR(255) NOT NULL,
+  default_mode VARCHAR(8)   NOT NULL CHECK (default_mode IN ('always', 'never', 'roster')),
+  always_jids  MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  never_jids   MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  PRIMARY KEY (domain, username)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+)sql";
+
+constexpr std::string_view kVersion3 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS muc_rooms (
+  domain         VARCHAR(255) NOT NULL,
+  room           VARCHAR(255) NOT NULL,
+  name           MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  description    MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  public_room    TINYINT      NOT NULL,
+  members_only   TINYINT      NOT NULL,
+  moderated      TINYINT      NOT NULL,
+  password       MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '', -- '' : not password-protected
+  max_occupants  BIGINT       NOT NULL,
+  whois          VARCHAR(16)  NOT NULL CHECK (whois IN ('moderators', 'anyone')),
+  history_length BIGINT       NOT NULL,
+  allow_invites  TINYINT      NOT NULL,
+  allow_pm       VARCHAR(16)  NOT NULL CHECK (allow_pm IN ('anyone', 'participants', 'moderators', 'none')),
+  change_subject TINYINT      NOT NULL,
+  subject        MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  subject_nick   MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  created_at     BIGINT       NOT NULL,          -- unix seconds
+  PRIMARY KEY (domain, room)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+
+CREATE TABLE IF NOT EXISTS muc_affiliations (
+  domain      VARCHAR(255) NOT NULL,
+  room        VARCHAR(255) NOT NULL,
+  jid         VARCHAR(255) NOT NULL,
+  affiliation VARCHAR(8)   NOT NULL CHECK (affiliation IN ('owner', 'admin', 'member', 'outcast')),
+  PRIMARY KEY (domain, room, jid)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+)sql";
+
+#undef PARLEY_MYSQL_TABLE_OPTIONS
+
+constexpr std::array<Migration, 3> kMigrations = {{
+    {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
+    {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
+    {3, "multi-user chat rooms and affiliations (XEP-0045)", kVersion3},
+}};
+
+}  // namespace
+
+std::span<const Migration> mysqlMigrations() {
+  return kMigrations;
+}
+
+}  // namespace parley::storage::schema
