@@ -279,10 +279,20 @@ Config loadConfig(const std::string& path) {
 
   if (const toml::table* t = top.getTable("storage")) {
     TableReader r(path, *t, "storage");
-    cfg.storage.backend = r.getChoice("backend", "sqlite", {"sqlite"});
+    cfg.storage.backend = r.getChoice("backend", "sqlite", {"sqlite", "mysql"});
     cfg.storage.sqlitePath = resolvePath(base, r.getString("path", "data/parley.db"));
     cfg.storage.busyTimeoutMs = static_cast<int>(r.getInt("busy_timeout_ms", 5000, 0, 600000));
     cfg.storage.sqliteSynchronous = r.getChoice("synchronous", "normal", {"normal", "full"});
+    // MySQL/MariaDB: read whatever the backend, so a config can switch backends by one line.
+    cfg.storage.mysqlHost = r.getString("host", "127.0.0.1");
+    cfg.storage.mysqlPort = static_cast<int>(r.getInt("port", 3306, 1, 65535));
+    cfg.storage.mysqlSocket = r.getString("socket", "");
+    cfg.storage.mysqlUser = r.getString("user", "parley");
+    cfg.storage.mysqlPassword = r.getString("password", "");
+    cfg.storage.mysqlDatabase = r.getString("database", "parley");
+    cfg.storage.mysqlConnectTimeoutS = static_cast<int>(r.getInt("connect_timeout", 10, 1, 3600));
+    if (cfg.storage.backend == "mysql" && cfg.storage.mysqlDatabase.empty())
+      r.fail("database", "must name the MySQL database");
     r.finish();
   } else {
     cfg.storage.sqlitePath = resolvePath(base, "data/parley.db");
