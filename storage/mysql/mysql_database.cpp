@@ -116,7 +116,9 @@ bool isPlainSelect(std::string_view sql) {
   if (first == std::string_view::npos || sql.size() - first < 6) return false;
   std::string upper(sql.substr(first));
   for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return upper.starts_with("SELECT") && upper.find("FOR UPDATE") == std::string::npos &&
+  // Without FROM (SELECT CONNECTION_ID(), GET_LOCK(…)) there is nothing to lock.
+  return upper.starts_with("SELECT") && upper.find(" FROM ") != std::string::npos &&
+         upper.find("FOR UPDATE") == std::string::npos &&
          upper.find("LOCK IN SHARE MODE") == std::string::npos;
 }
 
