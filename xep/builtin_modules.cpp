@@ -19,6 +19,7 @@ PARLEY_MODULE(sm)
 PARLEY_MODULE(carbons)
 PARLEY_MODULE(csi)
 PARLEY_MODULE(metrics_module)
+PARLEY_MODULE(muc)
 #undef PARLEY_MODULE
 
 namespace parley::module {
@@ -39,6 +40,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::carbons::kModule,            // XEP-0280
       xep::csi::kModule,                // XEP-0352
       xep::metrics_module::kModule,     // server metrics (Prometheus text) for admins
+      xep::muc::kModule,                // XEP-0045 multi-user chat (component muc.<host>)
   };
   return modules;
 }

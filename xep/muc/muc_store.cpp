@@ -26,8 +26,8 @@ void MucStore::save(const StoredRoom& r) {
        "max_occupants", "whois", "history_length", "allow_invites", "allow_pm", "change_subject", "subject",
        "subject_nick", "created_at"},
       {"domain", "room"},
-      {"name", "description", "public_room", "members_only", "moderated", "password", "max_occupants", "whois",
-       "history_length", "allow_invites", "allow_pm", "change_subject", "subject", "subject_nick"});
+      {"name", "description", "public_room", "members_only", "moderated", "password", "max_occupants",
+       "whois", "history_length", "allow_invites", "allow_pm", "change_subject", "subject", "subject_nick"});
   db_.transaction([&](Connection& c) {
     c.execute(sql, {text(r.domain), text(r.room), text(r.name), text(r.description), flag(r.isPublic),
                     flag(r.membersOnly), flag(r.moderated), text(r.password), r.maxOccupants, text(r.whois),
@@ -79,8 +79,9 @@ std::vector<StoredRoom> MucStore::loadAll(std::string_view domain) {
     index[r.room] = rooms.size();
     rooms.push_back(std::move(r));
   }
-  auto affs = c.query("SELECT room, jid, affiliation FROM muc_affiliations WHERE domain = ? ORDER BY room, jid",
-                      {text(domain)});
+  auto affs =
+      c.query("SELECT room, jid, affiliation FROM muc_affiliations WHERE domain = ? ORDER BY room, jid",
+              {text(domain)});
   for (const Row& row : affs) {
     auto it = index.find(row.getText(0));
     if (it == index.end()) continue;
