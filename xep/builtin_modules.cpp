@@ -15,6 +15,7 @@ PARLEY_MODULE(vcard)
 PARLEY_MODULE(blocking)
 PARLEY_MODULE(offline)
 PARLEY_MODULE(contact_addresses)
+PARLEY_MODULE(mam)
 PARLEY_MODULE(sm)
 PARLEY_MODULE(carbons)
 PARLEY_MODULE(csi)
@@ -36,6 +37,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::blocking::kModule,           // XEP-0191
       xep::offline::kModule,            // XEP-0160
       xep::contact_addresses::kModule,  // XEP-0157
+      xep::mam::kModule,                // XEP-0313, XEP-0359, XEP-0441
       xep::sm::kModule,                 // XEP-0198
       xep::carbons::kModule,            // XEP-0280
       xep::csi::kModule,                // XEP-0352
