@@ -80,6 +80,10 @@ TEST_F(CarbonsTest, SecondDeviceSeesBothDirections) {
   EXPECT_EQ(original->attr("from"), bob->jid());
   EXPECT_EQ(original->attr("to"), phone->jid());
   EXPECT_EQ(original->attr("id"), "in1");
+  // The copy is made after XEP-0313 stamped the message: it carries Alice's archive id.
+  const auto* sid = original->child("stanza-id", "urn:xmpp:sid:0");
+  ASSERT_TRUE(sid) << "no <stanza-id/> in the forwarded message";
+  EXPECT_EQ(sid->attr("by"), "alice@localhost");
   EXPECT_TRUE(phone->expectNothing(anyCarbon(), 300ms)) << "the recipient gets the original only";
 
   // The phone answers: Bob gets it, the laptop gets a <sent/> copy, the phone nothing more.

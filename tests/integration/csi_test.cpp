@@ -180,6 +180,27 @@ TEST_F(CsiTest, ClosingAnInactiveSessionWithHeldStanzasIsClean) {
   EXPECT_TRUE(alice->expect(presenceWithShow(bob->jid(), "dnd")));
 }
 
+TEST_F(CsiTest, AResumedStreamStartsActiveWithWhatWasHeld) {
+  // XEP-0352 §5.2: stream resumption (XEP-0198) does not restore the inactive state.
+  auto tablet =
+      std::make_unique<XmppClient>(server.jid("alice") + "/tablet", "alice-secret", server.c2sPort());
+  tablet->useStreamManagement();
+  ASSERT_TRUE(tablet->connect()) << tablet->error();
+  tablet->becomeAvailable();
+  tablet->send(kInactive);
+  sync(*tablet, "sync-tablet");
+  bob->send("<message to='" + tablet->jid() +
+            "' type='chat' id='held1'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+  EXPECT_TRUE(tablet->expectNothing(isMessage().id("held1"), 500ms));
+  tablet->cutConnection();
+  ASSERT_TRUE(tablet->reconnectResuming()) << tablet->error();
+  EXPECT_TRUE(tablet->expect(isMessage().id("held1"))) << "what was held is sent after the resumption";
+  // Active now: the next one comes at once.
+  bob->send("<message to='" + tablet->jid() +
+            "' type='chat' id='held2'><paused xmlns='http://jabber.org/protocol/chatstates'/></message>");
+  EXPECT_TRUE(tablet->expect(isMessage().id("held2"), 2s));
+}
+
 // Metrics are readable by an admin through the server's metrics IQ.
 class CsiMetricsTest : public ::testing::Test {
  protected:
