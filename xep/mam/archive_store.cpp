@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <utility>
+#include <variant>
 
 namespace parley::xep::mam {
 namespace {
@@ -44,10 +46,17 @@ struct Filter {
   std::vector<Value> params;
   bool empty = false;  // known to match nothing
 
-  void add(std::string_view cond, Value v) {
+  // Values are constructed in place: copying a temporary Value into the vector makes g++ 12 -O2 warn
+  // (a false -Wmaybe-uninitialized about the std::string alternative).
+  void add(std::string_view cond, std::int64_t v) {
     sql += " AND ";
     sql += cond;
-    params.push_back(std::move(v));
+    params.emplace_back(std::in_place_type<std::int64_t>, v);
+  }
+  void add(std::string_view cond, const std::string& v) {
+    sql += " AND ";
+    sql += cond;
+    params.emplace_back(std::in_place_type<std::string>, v);
   }
 };
 
@@ -59,8 +68,8 @@ Filter buildFilter(Connection& c, const ArchiveQuery& q) {
   f.sql = "domain = ? AND username = ?";
   f.params = {text(q.domain), text(q.user)};
   if (q.with) {
-    f.add("with_jid = ?", text(*q.with));
-    if (q.withResource) f.add("with_resource = ?", text(*q.withResource));
+    f.add("with_jid = ?", *q.with);
+    if (q.withResource) f.add("with_resource = ?", *q.withResource);
   }
   if (q.start) {
     auto rows = c.query(
@@ -93,7 +102,7 @@ Filter buildFilter(Connection& c, const ArchiveQuery& q) {
     f.sql += " AND id IN (";
     for (std::size_t i = 0; i < q.ids.size(); ++i) {
       f.sql += i ? ", ?" : "?";
-      f.params.push_back(q.ids[i]);
+      f.params.emplace_back(std::in_place_type<std::int64_t>, q.ids[i]);
     }
     f.sql += ")";
   }
@@ -184,15 +193,15 @@ ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
     auto params = f.params;
     if (q.pageAfter) {
       sql += " AND id > ?";
-      params.push_back(*q.pageAfter);
+      params.emplace_back(std::in_place_type<std::int64_t>, *q.pageAfter);
     }
     if (q.pageBefore) {
       sql += " AND id < ?";
-      params.push_back(*q.pageBefore);
+      params.emplace_back(std::in_place_type<std::int64_t>, *q.pageBefore);
     }
     // One row more than the page tells whether the page ends the set in its direction.
     sql += q.fromEnd ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?";
-    params.push_back(q.max + 1);
+    params.emplace_back(std::in_place_type<std::int64_t>, q.max + 1);
     auto rows = c.query(sql, params);
     page.complete = rows.size() <= static_cast<std::size_t>(q.max);
     if (!page.complete) rows.pop_back();
@@ -204,7 +213,7 @@ ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
   }
   if (q.count && !page.messages.empty()) {
     auto params = f.params;
-    params.push_back(page.messages.front().id);
+    params.emplace_back(std::in_place_type<std::int64_t>, page.messages.front().id);
     page.firstIndex = countWhere(c, f.sql + " AND id < ?", params);
   }
   return page;
