@@ -14,8 +14,7 @@ namespace {
 // blocking pool some time after reading it, so a test that must know it is stored (before a restart,
 // say) watches the database parleyd writes; at most 5 s.
 bool waitForStored(const TestServer& server, const std::string& user, std::int64_t n) {
-  storage::StorageConfig sc;
-  sc.sqlitePath = server.databasePath();
+  storage::StorageConfig sc = server.storageConfig();
   auto db = storage::openDatabase(sc);
   xep::offline::OfflineStore store(*db);
   const auto deadline = std::chrono::steady_clock::now() + 5s;

@@ -72,8 +72,7 @@ class SmTest : public ImTest {
   }
 
   std::int64_t storedFor(const std::string& user) {
-    storage::StorageConfig sc;
-    sc.sqlitePath = server.databasePath();
+    storage::StorageConfig sc = server.storageConfig();
     auto db = storage::openDatabase(sc);
     return xep::offline::OfflineStore(*db).count(server.domain(), user);
   }

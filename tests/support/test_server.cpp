@@ -1,5 +1,6 @@
 #include "support/test_server.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -103,11 +104,62 @@ std::pair<int, std::string> runProgram(const std::vector<std::string>& argv,
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+bool testStorageIsMysql() {
+  const char* v = std::getenv("PARLEY_TEST_STORAGE");
+  return v != nullptr && std::string_view(v) == "mysql";
+}
+
+namespace {
+
+// The MariaDB server of contrib/with-mariadb.sh, as an administrator.
+storage::StorageConfig mysqlTestServerConfig() {
+  const char* socket = std::getenv("PARLEY_TEST_MYSQL");
+  if (socket == nullptr || *socket == '\0') {
+    throw std::runtime_error(
+        "PARLEY_TEST_STORAGE=mysql needs PARLEY_TEST_MYSQL (run through contrib/with-mariadb.sh)");
+  }
+  storage::StorageConfig sc;
+  sc.backend = "mysql";
+  sc.mysqlSocket = socket;
+  sc.mysqlUser = "root";
+  sc.mysqlDatabase = "mysql";
+  return sc;
+}
+
+// With PARLEY_TEST_STORAGE=mysql but no server, every test is skipped loudly instead of failing.
+class MysqlStorageEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (!testStorageIsMysql()) return;
+    const char* socket = std::getenv("PARLEY_TEST_MYSQL");
+    if (socket == nullptr || *socket == '\0')
+      GTEST_SKIP() << "PARLEY_TEST_STORAGE=mysql but PARLEY_TEST_MYSQL is not set: MySQL integration tests "
+                      "SKIPPED (run them through contrib/with-mariadb.sh, as contrib/test.sh does)";
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kMysqlEnvironment =
+    ::testing::AddGlobalTestEnvironment(new MysqlStorageEnvironment);
+
+}  // namespace
+
 TestServer::TestServer(TestServerOptions options) : options_(std::move(options)) {
   char tmpl[] = "/tmp/parley-test-XXXXXX";
   char* d = mkdtemp(tmpl);
   if (!d) throw std::runtime_error("mkdtemp failed");
   dir_ = d;
+  if (options_.storage) {
+    storage_ = *options_.storage;
+  } else if (testStorageIsMysql()) {
+    static std::atomic<int> counter{0};
+    storage::StorageConfig admin = mysqlTestServerConfig();
+    scratchDatabase_ = "parley_it_" + std::to_string(getpid()) + "_" + std::to_string(++counter);
+    storage::openDatabase(admin)->connection().executeScript("CREATE DATABASE " + scratchDatabase_ +
+                                                             " CHARACTER SET utf8mb4");
+    storage_ = admin;
+    storage_.mysqlDatabase = scratchDatabase_;
+  } else {
+    storage_.sqlitePath = databasePath();
+  }
   writeSelfSignedCertificate(options_.domain, dir_ + "/cert.pem", dir_ + "/key.pem");
   writeConfig();
 }
@@ -118,6 +170,15 @@ TestServer::~TestServer() {
     int rc = stop(std::chrono::seconds(15));
     EXPECT_EQ(rc, 0) << "parleyd did not exit cleanly; its log:\n"
                      << logs().substr(logs().size() > 6000 ? logs().size() - 6000 : 0);
+  }
+  if (!scratchDatabase_.empty()) {
+    try {
+      storage::openDatabase(mysqlTestServerConfig())
+          ->connection()
+          .executeScript("DROP DATABASE " + scratchDatabase_);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cannot drop " << scratchDatabase_ << ": " << e.what();
+    }
   }
   if (std::getenv("PARLEY_KEEP_TEST_DIRS")) {
     std::fprintf(stderr, "test server directory kept: %s\n", dir_.c_str());
@@ -134,14 +195,20 @@ void TestServer::writeConfig() {
     << "[[hosts]]\ndomain = \"" << options_.domain << "\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\n"
     << "[[listeners]]\ntype = \"c2s\"\naddress = \"127.0.0.1\"\nport = 0\n\n"
     << "[[listeners]]\ntype = \"c2s_tls\"\naddress = \"127.0.0.1\"\nport = 0\n\n"
-    << "[storage]\npath = \"parley.db\"\n\n"
+    << storageSection() << "\n"
     << options_.extra << "\n";
 }
 
+std::string TestServer::storageSection() const {
+  if (storage_.backend != "mysql") return "[storage]\npath = \"" + storage_.sqlitePath + "\"\n";
+  return "[storage]\nbackend = \"mysql\"\nsocket = \"" + storage_.mysqlSocket + "\"\nhost = \"" +
+         storage_.mysqlHost + "\"\nport = " + std::to_string(storage_.mysqlPort) + "\nuser = \"" +
+         storage_.mysqlUser + "\"\npassword = \"" + storage_.mysqlPassword + "\"\ndatabase = \"" +
+         storage_.mysqlDatabase + "\"\n";
+}
+
 void TestServer::addUser(const std::string& local, const std::string& password) {
-  storage::StorageConfig sc;
-  sc.sqlitePath = databasePath();
-  auto db = storage::openDatabase(sc);
+  auto db = storage::openDatabase(storage_);
   db->migrate();
   auto account = xmpp::Jid::parse(jid(local));
   ASSERT_TRUE(account.has_value());

@@ -13,10 +13,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "storage/database.h"
 
 namespace parley::test {
 
@@ -25,7 +28,14 @@ struct TestServerOptions {
   std::string serverSection;  // extra lines for [server] (e.g. admins = [...])
   std::string extra;          // extra tables ([c2s], [limits], [modules.x], …)
   std::string logLevel = "debug";
+  // The storage parleyd uses. Unset: SQLite in the test directory, or, when PARLEY_TEST_STORAGE=mysql
+  // (ctest runs part of the suite a second time so), a fresh database on the MariaDB server named by
+  // PARLEY_TEST_MYSQL, dropped afterwards. Set: exactly this (the caller owns it).
+  std::optional<storage::StorageConfig> storage;
 };
+
+// PARLEY_TEST_STORAGE=mysql: integration tests run on MySQL (see TestServerOptions::storage).
+bool testStorageIsMysql();
 
 class TestServer {
  public:
@@ -48,7 +58,9 @@ class TestServer {
   std::string jid(const std::string& local) const { return local + "@" + options_.domain; }
   const std::string& dir() const { return dir_; }
   std::string configPath() const { return dir_ + "/parley.toml"; }
-  std::string databasePath() const { return dir_ + "/parley.db"; }
+  std::string databasePath() const { return dir_ + "/parley.db"; }  // SQLite only
+  // The storage parleyd uses, for a test that opens it directly.
+  const storage::StorageConfig& storageConfig() const { return storage_; }
 
   // Everything parleyd wrote to stderr so far.
   std::string logs() const;
@@ -59,10 +71,13 @@ class TestServer {
 
  private:
   void writeConfig();
+  std::string storageSection() const;
   void readLoop(int fd);
 
   TestServerOptions options_;
   std::string dir_;
+  storage::StorageConfig storage_;
+  std::string scratchDatabase_;  // created here on the MySQL test server, dropped by the destructor
   pid_t pid_ = -1;
   std::uint16_t c2sPort_ = 0;
   std::uint16_t tlsPort_ = 0;
