@@ -97,6 +97,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 
+  auto* mam = app.add_subcommand(
+      "mam", "XEP-0313: user <first> fills <first+1>'s archive through the server, then it is paged through");
+  addClientOptions(mam, o);
+  mam->add_option("--messages", o.messages, "Messages sent to fill the archive")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000000}));
+  mam->add_option("--window", o.window, "Messages in flight between sender and receiver, at most")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  mam->add_option("--page", o.pageSize, "Messages per page (RSM <max/>)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+  mam->add_flag("--skip-fill", o.skipFill, "Only page through what the archive already holds");
+
   auto* provision = app.add_subcommand("provision", "Create the accounts in a SQLite database");
   addAccountOptions(provision, o);
   provision->add_option("--database", o.database, "SQLite database ([storage] path of the server)")
@@ -133,6 +147,7 @@ int main(int argc, char** argv) {
     if (login->parsed()) return parley::bench::runLogin(o);
     if (idle->parsed()) return parley::bench::runIdle(o);
     if (chat->parsed()) return parley::bench::runChat(o);
+    if (mam->parsed()) return parley::bench::runMam(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parley-bench: %s\n", e.what());
     return 1;

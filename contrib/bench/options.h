@@ -9,7 +9,7 @@
 namespace parley::bench {
 
 struct Options {
-  std::string scenario;  // "login", "idle", "chat" or "provision"
+  std::string scenario;  // "login", "idle", "chat", "mam" or "provision"
 
   // Where and how to connect (loopback only).
   std::string host = "127.0.0.1";
@@ -41,6 +41,12 @@ struct Options {
   double drainSeconds = 2;
   // login, idle and chat: how long to wait for the server to close each stream after </stream:stream>
   double closeTimeoutSeconds = 10;
+
+  // mam: the archive of user firstUser+1 is filled by firstUser (unless skipFill), then paged through
+  std::size_t messages = 100000;  // messages sent to fill the archive
+  std::size_t window = 500;       // messages sent but not yet received, at most
+  std::size_t pageSize = 100;     // RSM <max/> per page
+  bool skipFill = false;          // page through what the archive already holds
 
   // provision
   std::string database;

@@ -22,6 +22,11 @@
 #   BENCH_SOURCE_ADDRESSES=1 connect from 127.0.0.1 … 127.0.0.N
 #   BENCH_CHAT_RATE=         messages/s for the chat scenario (unset: no chat run)
 #   BENCH_CHAT_DURATION=10   seconds of chat
+#   BENCH_MAM_MESSAGES=      messages for the mam scenario (unset: no mam run): bench0 sends them to
+#                            bench1, whose archive is then paged through BENCH_MAM_PAGE (100) at a time
+#   BENCH_SCENARIOS="idle login chat mam"  which scenarios to run (chat and mam also need their knob)
+#   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
+#   BENCH_STANZA_RATE=       [limits] stanza_rate (and burst); default 50, or 1000000 with BENCH_MAM_MESSAGES
 #   BENCH_KEEP=              1: keep the temporary directory (logs, config, reports)
 # The JSON reports are printed at the end, one per line.
 set -euo pipefail
@@ -41,6 +46,8 @@ HOLD=${BENCH_HOLD:-5}
 THREADS=${BENCH_THREADS:-1}
 SOURCES=${BENCH_SOURCE_ADDRESSES:-1}
 CHAT_DURATION=${BENCH_CHAT_DURATION:-10}
+SCENARIOS=" ${BENCH_SCENARIOS:-idle login chat mam} "
+if [[ -n ${BENCH_MAM_MESSAGES:-} ]]; then STANZA_RATE=${BENCH_STANZA_RATE:-1000000}; else STANZA_RATE=${BENCH_STANZA_RATE:-50}; fi
 
 # Each session is one descriptor in parleyd and one in parley-bench.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -94,10 +101,16 @@ connections_per_ip = 100000
 unauthenticated_per_ip = 100000
 # Thousands of logins at once on a small machine may take longer than the default 30 s.
 preauth_timeout = 120
+# One sender filling an archive (mam) sends far more than a person would.
+stanza_rate = $STANZA_RATE
+stanza_burst = $STANZA_RATE
 
 [storage]
 path = "data/parley.db"
 EOF
+if [[ -n ${BENCH_MODULES:-} ]]; then
+  printf '\n[modules]\nenabled = [%s]\n' "$BENCH_MODULES" >>"$DIR/parley.toml"
+fi
 
 echo "== provisioning $USERS accounts" >&2
 "$BENCH" provision --database "$DIR/data/parley.db" --users "$USERS" --threads 2 >"$DIR/provision.json"
@@ -124,22 +137,32 @@ echo "== parleyd pid $PID, c2s port $C2S_PORT, c2s_tls port $TLS_PORT" >&2
 COMMON=(--host 127.0.0.1 --domain localhost --threads "$THREADS" --source-addresses "$SOURCES" --server-pid "$PID"
   --timeout "$TIMEOUT")
 
-echo "== idle: $USERS sessions" >&2
-"$BENCH" idle "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" --hold "$HOLD" \
-  --settle "${BENCH_SETTLE:-10}" >"$DIR/idle.json"
+if [[ $SCENARIOS == *" idle "* ]]; then
+  echo "== idle: $USERS sessions" >&2
+  "$BENCH" idle "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" --hold "$HOLD" \
+    --settle "${BENCH_SETTLE:-10}" >"$DIR/idle.json"
+fi
 
-echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (STARTTLS)" >&2
-"$BENCH" login "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
-  >"$DIR/login.json"
+if [[ $SCENARIOS == *" login "* ]]; then
+  echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (STARTTLS)" >&2
+  "$BENCH" login "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
+    >"$DIR/login.json"
 
-echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (direct TLS)" >&2
-"$BENCH" login "${COMMON[@]}" --port "$TLS_PORT" --direct-tls --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
-  >"$DIR/login-direct-tls.json"
+  echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (direct TLS)" >&2
+  "$BENCH" login "${COMMON[@]}" --port "$TLS_PORT" --direct-tls --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
+    >"$DIR/login-direct-tls.json"
+fi
 
-if [[ -n ${BENCH_CHAT_RATE:-} ]]; then
+if [[ -n ${BENCH_CHAT_RATE:-} && $SCENARIOS == *" chat "* ]]; then
   echo "== chat: $USERS users, $BENCH_CHAT_RATE msg/s for $CHAT_DURATION s" >&2
   "$BENCH" chat "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" \
     --rate "$BENCH_CHAT_RATE" --duration "$CHAT_DURATION" >"$DIR/chat.json"
+fi
+
+if [[ -n ${BENCH_MAM_MESSAGES:-} && $SCENARIOS == *" mam "* ]]; then
+  echo "== mam: $BENCH_MAM_MESSAGES messages into one archive, then paged ${BENCH_MAM_PAGE:-100} at a time" >&2
+  "$BENCH" mam "${COMMON[@]}" --port "$C2S_PORT" --messages "$BENCH_MAM_MESSAGES" --page "${BENCH_MAM_PAGE:-100}" \
+    >"$DIR/mam.json"
 fi
 
 echo "== stopping parleyd" >&2
@@ -154,7 +177,7 @@ fi
 WARNINGS=$(grep -c -E '^[^ ]+ (warn|error) ' "$DIR/parleyd.log" || true)
 echo "== parleyd exited with status $STATUS; $WARNINGS warning/error lines in its log" >&2
 
-for f in provision idle login login-direct-tls chat; do
+for f in provision idle login login-direct-tls chat mam; do
   [[ -f $DIR/$f.json ]] && cat "$DIR/$f.json"
 done
 exit "$STATUS"

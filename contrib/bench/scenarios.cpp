@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -602,6 +603,234 @@ int runChat(const Options& o) {
   emit("chat", params, results);
   b.pool.stop();
   return 0;
+}
+
+// ---- mam ----
+
+namespace {
+
+constexpr std::string_view kMamNs = "urn:xmpp:mam:2";
+constexpr std::string_view kRsmNs = "http://jabber.org/protocol/rsm";
+
+// Both sessions of the mam scenario live on thread 0; the main thread only reads the atomics and, once
+// a phase is over, the rest through Pool::runOn().
+struct MamObserver final : SessionObserver {
+  MamObserver(Countdown& ended, Countdown& filled, Countdown& paged, std::size_t pageSize)
+      : ended(ended), filled(filled), paged(paged), pageSize(pageSize) {}
+
+  void onMessage(Session&, const xml::Element& m) override {
+    if (const auto* r = m.child("result", kMamNs)) {
+      if (r->attr("queryid") != queryId) return;
+      ++pageResults;
+      lastResultId = std::string(r->attr("id"));
+      if (!seen.insert(lastResultId).second) ++duplicates;
+      return;
+    }
+    if (m.child("body", xml::ns::kClient)) {
+      received.fetch_add(1);
+      filled.arrive();
+    }
+  }
+
+  void onIqResponse(Session& s, const xml::Element& iq) override {
+    if (iq.attr("id") != queryId) return;
+    latencies.push_back(Seconds(Clock::now() - sentAt).count());
+    ++pages;
+    const auto* fin = iq.child("fin", kMamNs);
+    const auto* set = fin ? fin->child("set", kRsmNs) : nullptr;
+    if (iq.attr("type") != "result" || !fin || !set) {
+      error = iq.attr("type") == "error" ? "query answered with an error" : "result without <fin><set>";
+      paged.arrive();
+      return;
+    }
+    if (set->child("count", kRsmNs) && count < 0) count = std::stol(set->childText("count", kRsmNs));
+    const std::string last = set->childText("last", kRsmNs);
+    if (pageResults != pageSize && fin->attr("complete") != "true") ++shortPages;
+    if (pageResults > 0 && last != lastResultId) ++mismatchedLast;
+    total += pageResults;
+    if (fin->attr("complete") == "true" || last.empty()) {
+      paged.arrive();
+      return;
+    }
+    query(s, last);
+  }
+
+  void onEnded(Session&, std::string_view reason) override {
+    if (!reason.empty()) ++dropped[std::string(reason)];
+    ended.arrive();
+  }
+
+  // On thread 0.
+  void query(Session& owner, const std::string& after) {
+    queryId = "page" + std::to_string(pages);
+    pageResults = 0;
+    std::string q = "<iq type='set' id='" + queryId + "'><query xmlns='urn:xmpp:mam:2' queryid='" + queryId +
+                    "'><set xmlns='http://jabber.org/protocol/rsm'><max>" + std::to_string(pageSize) +
+                    "</max>";
+    if (!after.empty()) {
+      q += "<after>";
+      xml::appendEscapedText(q, after);
+      q += "</after>";
+    }
+    q += "</set></query></iq>";
+    sentAt = Clock::now();
+    owner.send(std::move(q));
+  }
+
+  Countdown& ended;
+  Countdown& filled;
+  Countdown& paged;
+  const std::size_t pageSize;
+  FailureCounts dropped;
+  std::atomic<std::size_t> received{0};
+  // paging
+  std::string queryId;
+  Clock::time_point sentAt;
+  std::size_t pageResults = 0;
+  std::string lastResultId;
+  std::size_t pages = 0, total = 0, duplicates = 0, shortPages = 0, mismatchedLast = 0;
+  long count = -1;
+  std::string error;
+  std::set<std::string> seen;
+  std::vector<double> latencies;  // seconds, one per page
+};
+
+// Keeps at most `window` messages between the sender and the receiver, so the run measures the
+// server's steady cost rather than a queue building up.
+asio::awaitable<void> mamFiller(std::shared_ptr<Session> sender, std::string to, std::size_t n,
+                                std::size_t window, MamObserver* obs) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  boost::system::error_code ec;
+  for (std::size_t i = 0; i < n && !sender->over();) {
+    if (i - obs->received.load() >= window) {
+      timer.expires_after(std::chrono::microseconds(200));
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    sender->send(fmt::format("<message to='{}' type='chat' id='f{}'><body>archive fill {}</body></message>",
+                             to, i, i));
+    ++i;
+  }
+}
+
+}  // namespace
+
+int runMam(const Options& o) {
+  Options opts = o;
+  opts.threads = 1;  // both sessions on one thread: the observer needs no locks
+  Countdown ended(2);
+  Countdown filled(opts.skipFill ? 0 : opts.messages);
+  Countdown paged(1);
+  MamObserver observer(ended, filled, paged, opts.pageSize);
+  Bench b(opts);
+  b.note(fmt::format(
+      "mam: {}{} fills the archive of {}{} with {} messages, then pages through it {} at a time", opts.prefix,
+      opts.firstUser, opts.prefix, opts.firstUser + 1, opts.skipFill ? 0 : opts.messages, opts.pageSize));
+  auto r = loginAll(b, 2, [&](const std::shared_ptr<Session>& s, std::size_t) { s->run(observer); });
+  for (std::size_t i = r.stats.ok; i < 2; ++i) ended.arrive();
+  if (!r.sessions[0] || !r.sessions[1]) {
+    fmt::print(stderr, "parley-bench: mam: login failed\n");
+    closeAll(b, r.sessions, r.threadOf, ended);
+    b.pool.stop();
+    return 1;
+  }
+
+  // Fill.
+  double fillSeconds = 0;
+  std::optional<double> fillCpu;
+  if (!opts.skipFill) {
+    std::string to;
+    xml::appendEscapedAttr(to, fmt::format("{}{}@{}", opts.prefix, opts.firstUser + 1, opts.domain));
+    const auto cpuBefore = b.serverCpu();
+    const auto start = Clock::now();
+    asio::co_spawn(b.pool.io(0),
+                   mamFiller(r.sessions[0], std::move(to), opts.messages, opts.window, &observer),
+                   asio::detached);
+    while (!filled.waitFor(std::chrono::seconds(5)))
+      b.note(fmt::format("  … {} of {} delivered", observer.received.load(), opts.messages));
+    fillSeconds = Seconds(Clock::now() - start).count();
+    // The last archive writes may still be committing: let them finish before reading the CPU time.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (auto after = b.serverCpu(); after && cpuBefore) fillCpu = *after - *cpuBefore;
+  }
+
+  // Page through the receiver's archive.
+  const auto cpuBefore = b.serverCpu();
+  const auto start = Clock::now();
+  asio::post(b.pool.io(0), [&observer, owner = r.sessions[1]] { observer.query(*owner, {}); });
+  while (!paged.waitFor(std::chrono::seconds(5))) b.note(fmt::format("  … paging"));
+  const double pageSeconds = Seconds(Clock::now() - start).count();
+  std::optional<double> pageCpu;
+  if (auto after = b.serverCpu(); after && cpuBefore) pageCpu = *after - *cpuBefore;
+
+  struct Paging {
+    std::size_t pages, total, duplicates, shortPages, mismatchedLast;
+    long count;
+    std::string error;
+    std::vector<double> latencies;
+  };
+  auto paging = b.pool.runOn(0, [&observer] {
+    return Paging{
+        observer.pages,          observer.total, observer.duplicates, observer.shortPages,
+        observer.mismatchedLast, observer.count, observer.error,      std::move(observer.latencies)};
+  });
+  const auto dropped = b.pool.runOn(0, [&observer] { return observer.dropped; });
+  const auto closed = closeAll(b, r.sessions, r.threadOf, ended);
+  const auto latency = distribution(paging.latencies);
+  const bool consistent = paging.error.empty() && paging.duplicates == 0 && paging.shortPages == 0 &&
+                          paging.mismatchedLast == 0 &&
+                          (paging.count < 0 || static_cast<long>(paging.total) == paging.count);
+
+  if (!opts.jsonOnly) {
+    if (!opts.skipFill) {
+      fmt::print(stderr, "fill:          {} messages in {:.2f} s = {:.0f} msg/s", opts.messages, fillSeconds,
+                 static_cast<double>(opts.messages) / fillSeconds);
+      if (fillCpu)
+        fmt::print(stderr, "; server {:.2f} s CPU = {:.0f} µs/message (both archive copies included)",
+                   *fillCpu, *fillCpu * 1e6 / static_cast<double>(opts.messages));
+      fmt::print(stderr, "\n");
+    }
+    fmt::print(stderr, "paging:        {} messages in {} pages of {} in {:.2f} s = {:.0f} msg/s\n",
+               paging.total, paging.pages, opts.pageSize, pageSeconds,
+               static_cast<double>(paging.total) / pageSeconds);
+    fmt::print(stderr, "page latency:  p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms\n", latency.p50 * 1000,
+               latency.p99 * 1000, latency.max * 1000);
+    if (pageCpu)
+      fmt::print(stderr, "server cpu:    {:.2f} s while paging = {:.2f} ms/page\n", *pageCpu,
+                 paging.pages > 0 ? *pageCpu * 1000 / static_cast<double>(paging.pages) : 0.0);
+    fmt::print(stderr, "consistency:   count {}, {} duplicates, {} short pages, {} wrong <last/>{}\n",
+               paging.count, paging.duplicates, paging.shortPages, paging.mismatchedLast,
+               paging.error.empty() ? "" : "; " + paging.error);
+  }
+  JsonObject params = parametersJson(opts);
+  params.set("messages", opts.skipFill ? 0 : opts.messages)
+      .set("window", opts.window)
+      .set("page_size", opts.pageSize);
+  JsonObject results;
+  results.set("login", loginJson(r, 2))
+      .set("fill_seconds", fillSeconds)
+      .set("pages", paging.pages)
+      .set("paged_messages", paging.total)
+      .set("rsm_count", static_cast<std::int64_t>(paging.count))
+      .set("duplicates", paging.duplicates)
+      .set("short_pages", paging.shortPages)
+      .set("consistent", consistent)
+      .set("page_seconds", pageSeconds)
+      .set("page_latency_ms", toJson(latency, 1000))
+      .set("ended_by_server", toJson(dropped))
+      .set("sessions_not_closed_in_time", closed.unfinished);
+  if (fillCpu) {
+    results.set("fill_server_cpu_seconds", *fillCpu)
+        .set("fill_server_cpu_us_per_message", *fillCpu * 1e6 / static_cast<double>(opts.messages));
+  }
+  if (pageCpu) {
+    results.set("page_server_cpu_seconds", *pageCpu);
+    if (paging.pages > 0)
+      results.set("page_server_cpu_ms_per_page", *pageCpu * 1000 / static_cast<double>(paging.pages));
+  }
+  emit("mam", params, results);
+  b.pool.stop();
+  return consistent ? 0 : 1;
 }
 
 // ---- provision ----

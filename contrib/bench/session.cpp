@@ -338,6 +338,10 @@ void Session::dispatch(const xml::Element& e) {
   }
   if (e.name() != "iq") return;
   const auto type = e.attr("type");
+  if (type == "result" || type == "error") {
+    observer_->onIqResponse(*this, e);
+    return;
+  }
   if (type != "get" && type != "set") return;
   // XEP-0199 §4: answer the server's pings, or it closes silent connections. RFC 6120 §8.2.3: any
   // other request gets an error.

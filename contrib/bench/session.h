@@ -68,6 +68,8 @@ class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
   virtual void onMessage(Session& session, const xml::Element& message) = 0;
+  // An IQ result or error addressed to the session (answers to what the scenario asked).
+  virtual void onIqResponse(Session& /*session*/, const xml::Element& /*iq*/) {}
   // The session is over. `reason` is empty when it ended because we closed it, cleanly or not.
   virtual void onEnded(Session& session, std::string_view reason) = 0;
 };
