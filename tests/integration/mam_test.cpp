@@ -109,8 +109,11 @@ std::int64_t archivedRows(const TestServer& server, const std::string& user) {
 
 class MamTest : public ImTest {
  protected:
-  // No rate limit: the paging test sends 1,000 messages at once.
-  MamTest() : ImTest("[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n") {}
+  // No rate limit: the paging test sends 1,000 messages at once. <count/> on every page, to check it.
+  MamTest()
+      : ImTest(
+            "[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n[modules.mam]\nrsm_count = "
+            "\"always\"\n") {}
 };
 
 // XEP-0313 §4.3 with XEP-0059: 1,000 messages, pages of 100, forwards with <after/>, backwards from
@@ -533,6 +536,14 @@ TEST_F(MamRetentionTest, OldMessagesAreRemoved) {
   while (archivedRows(server, "bob") != 1 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(100ms);
   EXPECT_EQ(query(*bob, "").bodies, std::vector<std::string>{"recent"});
+  // Default rsm_count = "first_page": <count/> on the query that starts a scroll, not on later pages.
+  auto first = query(*bob, rsm("<max>1</max>"));
+  EXPECT_EQ(first.count, 1);
+  EXPECT_EQ(first.firstIndex, "0");
+  auto next = query(*bob, rsm("<max>1</max><after>" + first.last + "</after>"));
+  ASSERT_TRUE(isResult(next.reply));
+  EXPECT_EQ(next.count, -1);
+  EXPECT_TRUE(next.complete);
 }
 
 // `parleyctl user del` removes the account's archive and preferences with it.

@@ -186,7 +186,6 @@ ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
     if (q.count) page.count = 0;
     return page;
   }
-  if (q.count) page.count = countWhere(c, f.sql, f.params);
   if (q.max > 0) {
     std::string sql(kColumns);
     sql += f.sql;
@@ -208,14 +207,23 @@ ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
     page.messages.reserve(rows.size());
     for (const Row& r : rows) page.messages.push_back(messageFrom(r));
     if (q.fromEnd) std::reverse(page.messages.begin(), page.messages.end());
-  } else {
-    page.complete = page.count == 0;
   }
-  if (q.count && !page.messages.empty()) {
-    auto params = f.params;
-    params.emplace_back(std::in_place_type<std::int64_t>, page.messages.front().id);
-    page.firstIndex = countWhere(c, f.sql + " AND id < ?", params);
+  if (q.count) {
+    if (page.messages.empty()) {
+      page.count = countWhere(c, f.sql, f.params);
+    } else {
+      // The set's size and the page's position in it, in one pass over the matching index range.
+      std::vector<Value> params;
+      params.reserve(f.params.size() + 1);
+      params.emplace_back(std::in_place_type<std::int64_t>, page.messages.front().id);
+      params.insert(params.end(), f.params.begin(), f.params.end());
+      auto r = c.query("SELECT COUNT(*), COUNT(CASE WHEN id < ? THEN 1 END) FROM mam_messages WHERE " + f.sql,
+                       params);
+      page.count = r[0].getInt(0);
+      page.firstIndex = r[0].getInt(1);
+    }
   }
+  if (q.max <= 0) page.complete = page.count == 0;
   return page;
 }
 

@@ -310,7 +310,15 @@ class MamModule final : public module::Module {
     retentionDays_ = section.getInt("retention_days", 0, 0, 365 * 100);
     cleanupInterval_ = section.getInt("cleanup_interval", 3600, 1, 7 * 24 * 3600);
     maxPrefsJids_ = section.getInt("max_prefs_jids", 1000, 0, 100000);
-    rsmCount_ = section.getBool("rsm_count", true);
+    const auto count = section.getString("rsm_count", "first_page");
+    if (count == "always")
+      rsmCount_ = RsmCount::Always;
+    else if (count == "first_page")
+      rsmCount_ = RsmCount::FirstPage;
+    else if (count == "never")
+      rsmCount_ = RsmCount::Never;
+    else
+      section.fail("rsm_count", "expected \"always\", \"first_page\" or \"never\"");
   }
 
   void start(module::ModuleContext& ctx) override {
@@ -473,7 +481,6 @@ class MamModule final : public module::Module {
     auto& aq = p.query;
     aq.domain = req.target.domain();
     aq.user = req.target.local();
-    aq.count = rsmCount_;
     aq.max = defaultPageSize_;
     auto unknownId = QueryError{StanzaError::ItemNotFound, "no message with that id in this archive"};
     if (const auto* x = q.child("x", kForms)) {
@@ -548,6 +555,10 @@ class MamModule final : public module::Module {
       }
     }
     p.flip = q.child("flip-page", kMam) != nullptr;
+    // <count/> and <first index/> cost a pass over the matching messages: by default only for a query
+    // that starts a scroll (no RSM <after/>, no <before>id</before>), which is where clients read them.
+    aq.count = rsmCount_ == RsmCount::Always ||
+               (rsmCount_ == RsmCount::FirstPage && !aq.pageAfter && !aq.pageBefore);
     return p;
   }
 
@@ -771,7 +782,8 @@ class MamModule final : public module::Module {
   std::int64_t retentionDays_ = 0;
   std::int64_t cleanupInterval_ = 3600;
   std::int64_t maxPrefsJids_ = 1000;
-  bool rsmCount_ = true;
+  enum class RsmCount { Always, FirstPage, Never };
+  RsmCount rsmCount_ = RsmCount::FirstPage;
   std::unique_ptr<ArchiveIdCodec> codec_;
   ArchiveClock clock_;
   PrefsCache prefs_;
