@@ -8,6 +8,7 @@
 #include "server/net/tls_context.h"
 #include "server/xmpp/jid.h"
 #include "storage/account_store.h"
+#include "storage/copy.h"
 
 namespace parley::ctl {
 
@@ -103,6 +104,22 @@ int userList(const core::Config& config, const Args& args) {
     if (!args.domain.empty() && host.domain != args.domain) continue;
     for (const auto& u : accounts.list(host.domain)) std::printf("%s@%s\n", u.c_str(), host.domain.c_str());
   }
+  return 0;
+}
+
+int migrate(const std::string& fromPath, const std::string& toPath) {
+  const core::Config from = core::loadConfig(fromPath);
+  const core::Config to = core::loadConfig(toPath);
+  auto source = storage::openDatabase(from.storage);
+  auto target = storage::openDatabase(to.storage);
+  std::int64_t total = 0;
+  storage::copyDatabase(*source, *target, 1000, [&](const storage::TableCopied& t) {
+    std::printf("%s: %lld rows\n", t.table.c_str(), static_cast<long long>(t.rows));
+    std::fflush(stdout);
+    total += t.rows;
+  });
+  std::printf("copied %lld rows from %s (%s) to %s (%s)\n", static_cast<long long>(total), fromPath.c_str(),
+              from.storage.backend.c_str(), toPath.c_str(), to.storage.backend.c_str());
   return 0;
 }
 

@@ -30,11 +30,18 @@ int main(int argc, char** argv) {
   auto* list = user->add_subcommand("list", "list accounts");
   list->add_option("domain", args.domain, "only this domain");
   auto* check = app.add_subcommand("check", "validate the configuration (and the TLS certificates)");
+  std::string migrateFrom, migrateTo;
+  auto* migrate = app.add_subcommand(
+      "migrate", "copy all data from the storage of one configuration into the (empty) storage of another");
+  migrate->add_option("--from", migrateFrom, "configuration whose [storage] is read")->required();
+  migrate->add_option("--to", migrateTo, "configuration whose [storage] is written (must be empty)")
+      ->required();
 
   CLI11_PARSE(app, argc, argv);
   parley::log::init("warn");
 
   try {
+    if (migrate->parsed()) return parley::ctl::migrate(migrateFrom, migrateTo);
     parley::core::Config config = parley::core::loadConfig(configPath);
     if (check->parsed()) return parley::ctl::check(config);
     if (add->parsed()) return parley::ctl::userAdd(config, args);
