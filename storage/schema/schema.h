@@ -27,10 +27,10 @@ struct Migration {
 // Every table holding per-user rows, keyed by (domain, username). AccountStore::remove deletes a user
 // from each of them in one transaction; the account row goes last. A test checks that every table
 // with a `username` column is listed here.
-inline constexpr std::array<std::string_view, 8> kUserTables = {
+inline constexpr auto kUserTables = std::to_array<std::string_view>({
     "scram_credentials", "roster_items", "roster_versions", "user_data",
     "offline_messages",  "mam_messages", "mam_prefs",       "accounts",
-};
+});
 
 // Every table of the latest version (schema_version aside) in dependency order (a table after the ones
 // its rows refer to), with its primary key: `parleyctl migrate` copies them in this order, in key
@@ -39,7 +39,7 @@ struct TableInfo {
   std::string_view name;
   std::string_view key;  // primary key columns, comma-separated
 };
-inline constexpr std::array<TableInfo, 10> kTables = {{
+inline constexpr auto kTables = std::to_array<TableInfo>({
     {"accounts", "domain,username"},
     {"scram_credentials", "domain,username,hash"},
     {"roster_items", "domain,username,contact"},
@@ -50,7 +50,7 @@ inline constexpr std::array<TableInfo, 10> kTables = {{
     {"mam_prefs", "domain,username"},
     {"muc_rooms", "domain,room"},
     {"muc_affiliations", "domain,room,jid"},
-}};
+});
 
 // The version history of one engine: versions 1..N, oldest first. Throws for an engine without one.
 std::span<const Migration> migrations(Engine engine);

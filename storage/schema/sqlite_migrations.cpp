@@ -144,10 +144,35 @@ CREATE TABLE muc_affiliations (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations = {{
+// Reserved for PEP and pubsub (XEP-0163, XEP-0060): filled by the change that adds those tables. Until then a comment, which both
+// engines run as no statement at all.
+constexpr std::string_view kVersion4 = "-- reserved";
+
+// Reserved for account administration and registration (XEP-0133, XEP-0077): filled by the change that adds those tables. Until then a comment, which both
+// engines run as no statement at all.
+constexpr std::string_view kVersion5 = "-- reserved";
+
+// Reserved for HTTP file upload (XEP-0363): filled by the change that adds those tables. Until then a comment, which both
+// engines run as no statement at all.
+constexpr std::string_view kVersion6 = "-- reserved";
+
+// Reserved for push notifications (XEP-0357) and the push app server: filled by the change that adds those tables. Until then a comment, which both
+// engines run as no statement at all.
+constexpr std::string_view kVersion7 = "-- reserved";
+
+// Reserved for multi-user chat archive and room data (XEP-0045, XEP-0313): filled by the change that adds those tables. Until then a comment, which both
+// engines run as no statement at all.
+constexpr std::string_view kVersion8 = "-- reserved";
+
+constexpr std::array<Migration, 8> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
     {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
     {3, "multi-user chat rooms and affiliations (XEP-0045)", kVersion3},
+    {4, "PEP and pubsub (XEP-0163, XEP-0060)", kVersion4},
+    {5, "account administration and registration (XEP-0133, XEP-0077)", kVersion5},
+    {6, "HTTP file upload (XEP-0363)", kVersion6},
+    {7, "push notifications (XEP-0357) and the push app server", kVersion7},
+    {8, "multi-user chat archive and room data (XEP-0045, XEP-0313)", kVersion8},
 }};
 
 }  // namespace
