@@ -96,7 +96,7 @@ void appendEscapedAttr(std::string& out, std::string_view value) {
   });
 }
 
-void serialize(const Element& e, std::string& out, std::string_view scopeNs) {
+void serializeStartTag(const Element& e, std::string& out, std::string_view scopeNs) {
   out += '<';
   out += e.name();
   if (e.xmlns() != scopeNs) {
@@ -141,12 +141,9 @@ void serialize(const Element& e, std::string& out, std::string_view scopeNs) {
     appendEscapedAttr(out, value);
     out += '\'';
   }
+}
 
-  if (e.nodes().empty()) {
-    out += "/>";
-    return;
-  }
-  out += '>';
+void serializeContent(const Element& e, std::string& out) {
   for (const auto& node : e.nodes()) {
     if (const auto* child = std::get_if<ElementPtr>(&node)) {
       if (*child) serialize(**child, out, e.xmlns());
@@ -154,6 +151,16 @@ void serialize(const Element& e, std::string& out, std::string_view scopeNs) {
       appendEscapedText(out, std::get<std::string>(node));
     }
   }
+}
+
+void serialize(const Element& e, std::string& out, std::string_view scopeNs) {
+  serializeStartTag(e, out, scopeNs);
+  if (e.nodes().empty()) {
+    out += "/>";
+    return;
+  }
+  out += '>';
+  serializeContent(e, out);
   out += "</";
   out += e.name();
   out += '>';

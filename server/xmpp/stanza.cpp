@@ -30,9 +30,14 @@ StanzaPtr Stanza::make(xml::ElementPtr element) {
 }
 
 StanzaPtr Stanza::make(xml::ElementPtr element, const Jid& from, const Jid& to) {
-  auto kind = stanzaKindOf(element->name());
+  return readdress(*element, from, to, std::make_shared<SharedContent>());
+}
+
+StanzaPtr Stanza::readdress(const xml::Element& element, const Jid& from, const Jid& to,
+                            std::shared_ptr<SharedContent> content) {
+  auto kind = stanzaKindOf(element.name());
   if (!kind) return nullptr;
-  auto e = element->clone();
+  auto e = element.clone();
   if (from.empty())
     e->removeAttr("from");
   else
@@ -41,15 +46,29 @@ StanzaPtr Stanza::make(xml::ElementPtr element, const Jid& from, const Jid& to) 
     e->removeAttr("to");
   else
     e->setAttr("to", to.str());
-  return std::make_shared<const Stanza>(*kind, std::move(e), from, to);
+  return std::make_shared<const Stanza>(*kind, std::move(e), from, to, std::move(content));
 }
 
 StanzaPtr Stanza::withAddresses(const Jid& from, const Jid& to) const {
-  return make(element_, from, to);
+  return readdress(*element_, from, to, content_);
 }
 
 const std::string& Stanza::serialized() const {
-  std::call_once(serializedOnce_, [this] { xml::serialize(*element_, serialized_, "jabber:client"); });
+  std::call_once(serializedOnce_, [this] {
+    const xml::Element& e = *element_;
+    xml::serializeStartTag(e, serialized_, "jabber:client");
+    if (e.nodes().empty()) {
+      serialized_ += "/>";
+      return;
+    }
+    std::call_once(content_->once, [&] { xml::serializeContent(e, content_->bytes); });
+    serialized_.reserve(serialized_.size() + content_->bytes.size() + e.name().size() + 4);
+    serialized_ += '>';
+    serialized_ += content_->bytes;
+    serialized_ += "</";
+    serialized_ += e.name();
+    serialized_ += '>';
+  });
   return serialized_;
 }
 

@@ -1,7 +1,9 @@
 // DESIGN: a Stanza is an immutable top-level <message/>, <presence/> or <iq/> in jabber:client, with its
 // addresses parsed once. It is shared (StanzaPtr) between the sender's thread, the router and every
-// recipient; its serialised bytes are computed once, on first need, so a fan-out serialises once.
-// Edits (stamping `from`, adding <delay/>) produce a new Stanza sharing the unchanged children.
+// recipient; its serialised bytes are computed once, on first need. Edits (stamping `from`, adding
+// <delay/>) produce a new Stanza sharing the unchanged children; readdressed copies (withAddresses, the
+// fan-out of a room message or a presence broadcast) also share the serialised children, so a fan-out to
+// N recipients walks the tree once and writes N start tags.
 #pragma once
 
 #include <memory>
@@ -46,14 +48,29 @@ class Stanza {
   // The stanza as XML in the jabber:client default namespace, computed once.
   const std::string& serialized() const;
 
-  Stanza(StanzaKind kind, xml::ElementPtr element, Jid from, Jid to)
-      : kind_(kind), element_(std::move(element)), from_(std::move(from)), to_(std::move(to)) {}
+  // The children serialised once, shared by every readdressed copy (their children are the same).
+  struct SharedContent {
+    std::once_flag once;
+    std::string bytes;
+  };
+
+  Stanza(StanzaKind kind, xml::ElementPtr element, Jid from, Jid to,
+         std::shared_ptr<SharedContent> content = std::make_shared<SharedContent>())
+      : kind_(kind),
+        element_(std::move(element)),
+        from_(std::move(from)),
+        to_(std::move(to)),
+        content_(std::move(content)) {}
 
  private:
+  static StanzaPtr readdress(const xml::Element& element, const Jid& from, const Jid& to,
+                             std::shared_ptr<SharedContent> content);
+
   StanzaKind kind_;
   xml::ElementPtr element_;
   Jid from_;
   Jid to_;
+  std::shared_ptr<SharedContent> content_;
   mutable std::once_flag serializedOnce_;
   mutable std::string serialized_;
 };
