@@ -21,6 +21,7 @@ PARLEY_MODULE(carbons)
 PARLEY_MODULE(csi)
 PARLEY_MODULE(metrics_module)
 PARLEY_MODULE(muc)
+PARLEY_MODULE(adhoc)
 #undef PARLEY_MODULE
 
 namespace parley::module {
@@ -43,6 +44,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::csi::kModule,                // XEP-0352
       xep::metrics_module::kModule,     // server metrics (Prometheus text) for admins
       xep::muc::kModule,                // XEP-0045 multi-user chat (component muc.<host>)
+      xep::adhoc::kModule,              // XEP-0050 ad-hoc commands (framework: xep/adhoc/adhoc.h)
   };
   return modules;
 }

@@ -39,6 +39,23 @@ router::IqHandle Disco::addItem(DiscoItem item) {
   return add(Entry{0, DiscoScope::Server, {}, std::nullopt, nullptr, std::move(item)});
 }
 
+router::IqHandle Disco::addNodeProvider(DiscoScope scope, NodeProvider provider) {
+  return add(Entry{0, scope, {}, std::nullopt, nullptr, std::nullopt,
+                   std::make_shared<NodeProvider>(std::move(provider))});
+}
+
+bool Disco::answerNode(DiscoScope scope, const router::IqRequest& request, bool items) const {
+  std::vector<std::shared_ptr<NodeProvider>> providers;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& e : entries_)
+      if (e.scope == scope && e.provider) providers.push_back(e.provider);
+  }
+  for (const auto& p : providers)
+    if ((*p)(request, items)) return true;
+  return false;
+}
+
 std::vector<std::string> Disco::features(DiscoScope scope) const {
   std::set<std::string> out;
   std::lock_guard lock(mu_);

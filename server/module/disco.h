@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,12 +31,21 @@ struct DiscoItem {
   std::string jid, name, node;
 };
 
+// Answers a disco#info (items=false) or disco#items (items=true) query that names a node of the
+// server's domain or of an account (XEP-0030 §3.2, §4.2), e.g. the XEP-0050 command list. Returns false
+// when the node is not the provider's: the next provider is asked, and if nobody takes it the disco
+// module answers item-not-found (info) or an empty list (items).
+using NodeProvider = std::function<bool(const router::IqRequest& request, bool items)>;
+
 class Disco {
  public:
   [[nodiscard]] router::IqHandle addFeature(DiscoScope scope, std::string var);
   [[nodiscard]] router::IqHandle addIdentity(DiscoScope scope, DiscoIdentity identity);
   [[nodiscard]] router::IqHandle addExtension(DiscoScope scope, xml::ElementPtr form);
   [[nodiscard]] router::IqHandle addItem(DiscoItem item);  // items of the server (components)
+  [[nodiscard]] router::IqHandle addNodeProvider(DiscoScope scope, NodeProvider provider);
+  // Asks the node providers of `scope` in registration order; false if none answered.
+  bool answerNode(DiscoScope scope, const router::IqRequest& request, bool items) const;
 
   std::vector<std::string> features(DiscoScope scope) const;  // sorted, unique
   std::vector<DiscoIdentity> identities(DiscoScope scope) const;
@@ -55,6 +65,7 @@ class Disco {
     std::optional<DiscoIdentity> identity;
     xml::ElementPtr extension;
     std::optional<DiscoItem> item;
+    std::shared_ptr<NodeProvider> provider = nullptr;
   };
   router::IqHandle add(Entry e);
   mutable std::mutex mu_;

@@ -31,14 +31,19 @@ class DiscoModule final : public module::Module {
     }
     ctx.iq(router::IqScope::Server, "get", kInfoNs, "query", [&server](const router::IqRequest& req) {
       std::string_view node = req.payload().attr("node");
-      // The caps node answers with the same info (XEP-0115 §6.2); other nodes are unknown.
+      // The caps node answers with the same info (XEP-0115 §6.2); other nodes belong to the node
+      // providers modules registered (XEP-0050 command nodes…), or are unknown.
       if (!node.empty() && node != capsNode(server)) {
-        req.error(xmpp::StanzaError::ItemNotFound);
+        if (!server.disco().answerNode(module::DiscoScope::Server, req, false))
+          req.error(xmpp::StanzaError::ItemNotFound);
         return;
       }
       req.result(server.disco().infoQuery(module::DiscoScope::Server, node));
     });
     ctx.iq(router::IqScope::Server, "get", kItemsNs, "query", [&server](const router::IqRequest& req) {
+      if (!req.payload().attr("node").empty() &&
+          server.disco().answerNode(module::DiscoScope::Server, req, true))
+        return;
       auto q = xml::make("query", std::string(kItemsNs));
       if (req.payload().attr("node").empty()) {
         for (const auto& item : server.disco().items()) {
