@@ -22,6 +22,7 @@ PARLEY_MODULE(csi)
 PARLEY_MODULE(metrics_module)
 PARLEY_MODULE(muc)
 PARLEY_MODULE(adhoc)
+PARLEY_MODULE(pep)
 #undef PARLEY_MODULE
 
 namespace parley::module {
@@ -45,6 +46,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::metrics_module::kModule,     // server metrics (Prometheus text) for admins
       xep::muc::kModule,                // XEP-0045 multi-user chat (component muc.<host>)
       xep::adhoc::kModule,              // XEP-0050 ad-hoc commands (framework: xep/adhoc/adhoc.h)
+      xep::pep::kModule,                // XEP-0163 PEP, XEP-0223, XEP-0402, XEP-0084/XEP-0398
   };
   return modules;
 }

@@ -153,11 +153,35 @@ CREATE TABLE IF NOT EXISTS muc_affiliations (
 ))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
 )sql";
 
-#undef PARLEY_MYSQL_TABLE_OPTIONS
+// XEP-0163 PEP: as on SQLite. node is limited to 96 characters and item_id to 160 (the module refuses
+// longer ones), so the pep_items key (255 + 255 + 96 + 160 characters of 4 bytes) stays within 3072
+// bytes.
+constexpr std::string_view kVersion4 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS pep_nodes (
+  domain     VARCHAR(255) NOT NULL,
+  username   VARCHAR(255) NOT NULL,
+  node       VARCHAR(96)  NOT NULL,
+  config     MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  created_at BIGINT       NOT NULL,              -- unix seconds
+  PRIMARY KEY (domain, username, node)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
 
-// Reserved for PEP and pubsub (XEP-0163, XEP-0060): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion4 = "-- reserved";
+CREATE TABLE IF NOT EXISTS pep_items (
+  domain       VARCHAR(255) NOT NULL,
+  username     VARCHAR(255) NOT NULL,
+  node         VARCHAR(96)  NOT NULL,
+  item_id      VARCHAR(160) NOT NULL,
+  seq          BIGINT       NOT NULL,
+  publisher    VARCHAR(1023) NOT NULL DEFAULT '', -- full JID of the publishing resource
+  published_at BIGINT       NOT NULL,            -- unix microseconds
+  payload      MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  PRIMARY KEY (domain, username, node, item_id),
+  INDEX pep_items_seq (domain, username, node, seq)
+))sql" PARLEY_MYSQL_TABLE_OPTIONS R"sql(;
+)sql";
+
+#undef PARLEY_MYSQL_TABLE_OPTIONS
 
 // Reserved for account administration and registration (XEP-0133, XEP-0077): filled by the change that adds those tables. Until then a comment, which both
 // engines run as no statement at all.

@@ -29,7 +29,8 @@ struct Migration {
 // with a `username` column is listed here.
 inline constexpr auto kUserTables = std::to_array<std::string_view>({
     "scram_credentials", "roster_items", "roster_versions", "user_data",
-    "offline_messages",  "mam_messages", "mam_prefs",       "accounts",
+    "offline_messages",  "mam_messages", "mam_prefs",       "pep_items",
+    "pep_nodes",         "accounts",
 });
 
 // Every table of the latest version (schema_version aside) in dependency order (a table after the ones
@@ -50,6 +51,8 @@ inline constexpr auto kTables = std::to_array<TableInfo>({
     {"mam_prefs", "domain,username"},
     {"muc_rooms", "domain,room"},
     {"muc_affiliations", "domain,room,jid"},
+    {"pep_nodes", "domain,username,node"},
+    {"pep_items", "domain,username,node,item_id"},
 });
 
 // The version history of one engine: versions 1..N, oldest first. Throws for an engine without one.

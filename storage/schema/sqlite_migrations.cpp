@@ -144,9 +144,33 @@ CREATE TABLE muc_affiliations (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-// Reserved for PEP and pubsub (XEP-0163, XEP-0060): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion4 = "-- reserved";
+// XEP-0163 PEP (xep/pep/pep_store.cpp): each account's nodes with their configuration (text written by
+// xep/pep/node_config.cpp) and their items. `seq` orders a node's items by publication (larger is
+// newer; a republished id takes a new one). Node names and item ids are limited in length by the
+// module (96 and 160 bytes), which keeps the MySQL keys within InnoDB's limit.
+constexpr std::string_view kVersion4 = R"sql(
+CREATE TABLE pep_nodes (
+  domain     TEXT    NOT NULL,
+  username   TEXT    NOT NULL,
+  node       TEXT    NOT NULL,
+  config     TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,                   -- unix seconds
+  PRIMARY KEY (domain, username, node)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE pep_items (
+  domain       TEXT    NOT NULL,
+  username     TEXT    NOT NULL,
+  node         TEXT    NOT NULL,
+  item_id      TEXT    NOT NULL,
+  seq          INTEGER NOT NULL,
+  publisher    TEXT    NOT NULL DEFAULT '',      -- full JID of the publishing resource
+  published_at INTEGER NOT NULL,                 -- unix microseconds
+  payload      TEXT    NOT NULL,
+  PRIMARY KEY (domain, username, node, item_id)
+) STRICT;
+CREATE INDEX pep_items_seq ON pep_items (domain, username, node, seq);
+)sql";
 
 // Reserved for account administration and registration (XEP-0133, XEP-0077): filled by the change that adds those tables. Until then a comment, which both
 // engines run as no statement at all.
