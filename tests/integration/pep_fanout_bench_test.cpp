@@ -111,8 +111,8 @@ TEST(PepFanoutBench, DISABLED_NotificationFanOut) {
   RawClient alice(server.c2sPort());
   ASSERT_TRUE(alice.login("alice", "pw"));
   alice.send("<presence/>");
-  ASSERT_TRUE(alice.waitFor("</presence>"));
-  for (auto& c : clients) c->waitFor("</presence>", std::chrono::milliseconds(200));
+  ASSERT_TRUE(alice.waitFor("<presence"));
+  for (auto& c : clients) c->waitFor("<presence from='alice@", std::chrono::milliseconds(200));
   for (auto& c : clients) c->consume();
 
   auto publishAll = [&](const std::string& toNode, const std::string& tag, const std::string& options) {
