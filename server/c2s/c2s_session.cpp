@@ -48,10 +48,32 @@ C2sSession::C2sSession(core::Server& server, runtime::Executor executor, int fd,
       tokens_(server.config().limits.stanzaBurst),
       lastRefill_(std::chrono::steady_clock::now()) {}
 
+void C2sSession::accept(core::Server& server, std::unique_ptr<net::Transport> transport) {
+  auto s = std::make_shared<C2sSession>(server, std::move(transport));
+  server.addConnection(s);
+  s->start();
+}
+
+C2sSession::C2sSession(core::Server& server, std::unique_ptr<net::Transport> transport)
+    : Session(session::nextSessionId(), transport->executor()),
+      server_(server),
+      remoteIp_(transport->remoteAddress()),
+      stream_(std::move(transport), server.tls(), server.streamSettings(false), *this),
+      tokens_(server.config().limits.stanzaBurst),
+      lastRefill_(std::chrono::steady_clock::now()) {}
+
 C2sSession::~C2sSession() = default;
 
 void C2sSession::start() {
-  log::debug("c2s.connected", "sid={} peer={}", id(), remoteIp_);
+  const std::string_view transport = stream_.transport().kind();
+  log::debug("c2s.connected", "sid={} peer={} transport={}", id(), remoteIp_, transport);
+  auto& m = server_.metrics();
+  const metrics::Labels labels{{"transport", std::string(transport)}};
+  m.counter("parley_c2s_connections_total", "Client connections accepted, by transport.", labels).inc();
+  connectionsGauge_ = &m.gauge("parley_c2s_connections", "Open client connections, by transport.", labels);
+  sessionsGauge_ = &m.gauge("parley_c2s_sessions",
+                            "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
+  connectionsGauge_->inc();
   stream_.start(weak_from_this());
 }
 
@@ -244,6 +266,7 @@ void C2sSession::handleBind(const xml::ElementPtr& iq) {
       return;
     }
     self->bound_ = true;
+    self->countSession(true);
     auto bindResult = xml::make("bind", std::string(kBindNs));
     bindResult->addTextChild("jid", kBindNs, self->jid().str());
     self->sendToSelf(xmpp::makeIqResult(*request, bindResult));
@@ -476,7 +499,20 @@ void C2sSession::releaseAddress() {
   server_.addressLimiter().release(remoteIp_, authenticated_);
 }
 
+void C2sSession::countSession(bool bound) {
+  if (bound == sessionCounted_ || !sessionsGauge_) return;
+  sessionCounted_ = bound;
+  if (bound)
+    sessionsGauge_->inc();
+  else
+    sessionsGauge_->dec();
+}
+
 void C2sSession::onStreamEnded(std::string_view reason, bool lost) {
+  if (connectionsGauge_ && !connectionCounted_) {
+    connectionCounted_ = true;  // the transport is gone (once per stream)
+    connectionsGauge_->dec();
+  }
   if (ended_ || hibernated_) return;
   throttleTimer_.reset();
   if (superseded_) {
@@ -508,6 +544,7 @@ void C2sSession::onStreamEnded(std::string_view reason, bool lost) {
 void C2sSession::finish(std::string_view reason) {
   if (ended_) return;
   ended_ = true;
+  countSession(false);
   hibernated_ = false;
   hibernationTimer_.reset();
   throttleTimer_.reset();
@@ -555,6 +592,7 @@ void C2sSession::handOver(const std::shared_ptr<C2sSession>& successor, std::fun
     return;
   }
   superseded_ = true;
+  countSession(false);
   successor_ = successor;
   hibernationTimer_.reset();
   throttleTimer_.reset();
@@ -600,6 +638,7 @@ void C2sSession::adopt(Inheritance from, std::uint64_t previousId, std::function
   }
   inherit(std::move(from));
   bound_ = true;
+  countSession(true);
   stream_.established();
   log::info("c2s.resumed", "sid={} jid={} peer={} previous_sid={}", id(), jid().str(), remoteIp_, previousId);
   done(true);  // stream management answers <resumed/> and replays its queue

@@ -25,6 +25,9 @@
 namespace parley::core {
 class Server;
 }
+namespace parley::metrics {
+class Gauge;
+}
 
 namespace parley::c2s {
 
@@ -34,7 +37,12 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   static void accept(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp,
                      bool directTls);
 
+  // Takes a client stream on another transport (RFC 7395 WebSocket), already counted by the address
+  // limiter; the same session code runs over it. Call on the transport's executor.
+  static void accept(core::Server& server, std::unique_ptr<net::Transport> transport);
+
   C2sSession(core::Server& server, runtime::Executor executor, int fd, std::string remoteIp, bool directTls);
+  C2sSession(core::Server& server, std::unique_ptr<net::Transport> transport);
   ~C2sSession() override;
 
   // Session
@@ -81,6 +89,7 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   void handOver(const std::shared_ptr<C2sSession>& successor, std::function<void(bool)> done);
   void adopt(Inheritance from, std::uint64_t previousId, std::function<void(bool)> done);
   std::string account(std::string_view user) const;
+  void countSession(bool bound);  // the per-transport sessions gauge
 
   core::Server& server_;
   std::string remoteIp_;
@@ -100,6 +109,10 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   std::weak_ptr<C2sSession> successor_;  // set once resumed elsewhere: deliveries go there
   bool superseded_ = false;
   runtime::TimerPtr hibernationTimer_;
+  metrics::Gauge* connectionsGauge_ = nullptr;  // parley_c2s_connections{transport=…}
+  metrics::Gauge* sessionsGauge_ = nullptr;     // parley_c2s_sessions{transport=…}
+  bool connectionCounted_ = false;              // decremented already
+  bool sessionCounted_ = false;
 };
 
 }  // namespace parley::c2s

@@ -159,11 +159,6 @@ void Connection::onReadable() {
   armRead();
 }
 
-void Connection::send(std::string bytes) {
-  if (bytes.empty()) return;
-  send(std::make_shared<const std::string>(std::move(bytes)));
-}
-
 void Connection::send(Bytes bytes) {
   if (closed_ || !bytes || bytes->empty()) return;
   queuedBytes_ += bytes->size();

@@ -18,33 +18,12 @@
 #include <string_view>
 #include <vector>
 
+#include "server/net/transport.h"
 #include "server/runtime/executor.h"
-
-typedef struct ssl_st SSL;
 
 namespace parley::net {
 
-class TlsContexts;
-
-using Bytes = std::shared_ptr<const std::string>;
-
-class ConnectionHandler {
- public:
-  virtual ~ConnectionHandler() = default;
-  // Bytes arrived (plaintext after TLS). The handler may call pauseReading() from here.
-  virtual void onData(std::string_view bytes) = 0;
-  // The peer closed, the socket failed, or close() finished. Called once.
-  virtual void onDisconnected(std::string_view reason) = 0;
-  // The output queue crossed the pause threshold (true) or drained below half of it (false).
-  virtual void onBackpressure(bool /*paused*/) {}
-};
-
-struct ConnectionLimits {
-  std::size_t pauseBytes = 512 * 1024;
-  std::size_t maxBytes = 8 * 1024 * 1024;
-};
-
-class Connection {
+class Connection final : public Transport {
  public:
   // Takes ownership of a connected, non-blocking socket descriptor living on `executor`.
   Connection(runtime::Executor executor, int fd, std::string remoteAddress, ConnectionLimits limits);
@@ -52,33 +31,37 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  void setOwner(std::weak_ptr<void> owner, ConnectionHandler* handler);
-  const std::string& remoteAddress() const { return remoteAddress_; }
-  runtime::Executor executor() const { return executor_; }
+  void setOwner(std::weak_ptr<void> owner, ConnectionHandler* handler) override;
+  const std::string& remoteAddress() const override { return remoteAddress_; }
+  runtime::Executor executor() const override { return executor_; }
+  std::string_view kind() const override { return "tcp"; }
+  Framing framing() const override { return Framing::XmlStream; }
 
   // Starts delivering onData().
-  void startReading();
-  void pauseReading();
-  void resumeReading();  // also drains bytes TLS had already decrypted
-  bool readingPaused() const { return paused_; }
+  void startReading() override;
+  void pauseReading() override;
+  void resumeReading() override;  // also drains bytes TLS had already decrypted
+  bool readingPaused() const override { return paused_; }
 
-  void send(std::string bytes);
-  void send(Bytes bytes);
-  std::size_t queuedBytes() const { return queuedBytes_; }
+  using Transport::send;
+  void send(Bytes bytes) override;
+  std::size_t queuedBytes() const override { return queuedBytes_; }
 
   // Starts the TLS handshake as server. `done(ok)` runs on the executor. Bytes read before this call
   // must have been consumed (STARTTLS discards anything pipelined after <starttls/>).
-  void startTls(const TlsContexts& contexts, std::function<void(bool ok, std::string error)> done);
-  bool secure() const { return ssl_ != nullptr && tlsEstablished_; }
-  SSL* ssl() const { return ssl_; }
+  bool canStartTls() const override { return ssl_ == nullptr; }
+  void startTls(const TlsContexts& contexts, std::function<void(bool ok, std::string error)> done) override;
+  bool secure() const override { return ssl_ != nullptr && tlsEstablished_; }
+  SSL* ssl() const override { return ssl_; }
   std::string sniName() const;
+  std::string serverName() const override { return sniName(); }
 
   // Flushes what is queued (bounded by `timeout`), sends TLS close_notify, closes the socket, then
   // reports onDisconnected(). Safe to call more than once.
-  void close(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  void close(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) override;
   // Closes at once, dropping queued output.
-  void abort(std::string_view reason);
-  bool closed() const { return closed_; }
+  void abort(std::string_view reason) override;
+  bool closed() const override { return closed_; }
 
  private:
   struct Impl;

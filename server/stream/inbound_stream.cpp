@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "server/log/log.h"
+#include "server/net/connection.h"
 #include "server/net/tls_context.h"
 #include "server/sasl/plain.h"
 #include "server/util/crypto.h"
@@ -19,6 +20,25 @@ namespace {
 constexpr std::string_view kTlsNs = "urn:ietf:params:xml:ns:xmpp-tls";
 constexpr std::string_view kSaslNs = "urn:ietf:params:xml:ns:xmpp-sasl";
 constexpr std::string_view kStreamNs = "http://etherx.jabber.org/streams";
+constexpr std::string_view kFramingNs = "urn:ietf:params:xml:ns:xmpp-framing";  // RFC 7395 §3.3.1
+// RFC 7395: the parser of a framed stream gets a root of ours, so that every WebSocket message parses
+// as one top-level element of a continuous stream (limits, hibernation and restarts stay as for TCP).
+constexpr std::string_view kSyntheticRoot =
+    "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+
+// RFC 7395 §3.3.3: every message is a standalone document, so an element written in the scope of the
+// stream's namespaces gets their declarations on its root tag.
+std::string withDeclaration(std::string_view element, std::string_view declaration) {
+  std::size_t nameEnd = element.find_first_of(" \t\r\n/>", 1);
+  if (element.empty() || element[0] != '<' || nameEnd == std::string_view::npos) return std::string(element);
+  std::string out;
+  out.reserve(element.size() + declaration.size() + 1);
+  out.append(element.substr(0, nameEnd));
+  out += ' ';
+  out += declaration;
+  out.append(element.substr(nameEnd));
+  return out;
+}
 
 struct MechInfo {
   bool scram;
@@ -65,7 +85,17 @@ InboundStream::InboundStream(runtime::Executor executor, int fd, std::string rem
     : tls_(tls),
       settings_(std::move(settings)),
       policy_(policy),
-      conn_(executor, fd, std::move(remoteAddress), connLimits),
+      conn_(std::make_unique<net::Connection>(executor, fd, std::move(remoteAddress), connLimits)),
+      parser_(std::make_unique<xml::XmlStreamParser>(*this, settings_->preauthLimits)),
+      lastActivity_(std::chrono::steady_clock::now()) {}
+
+InboundStream::InboundStream(std::unique_ptr<net::Transport> transport, const net::TlsContexts& tls,
+                             std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy)
+    : tls_(tls),
+      settings_(std::move(settings)),
+      policy_(policy),
+      conn_(std::move(transport)),
+      framed_(conn_->framing() == net::Framing::WebSocket),
       parser_(std::make_unique<xml::XmlStreamParser>(*this, settings_->preauthLimits)),
       lastActivity_(std::chrono::steady_clock::now()) {}
 
@@ -73,28 +103,31 @@ InboundStream::~InboundStream() = default;
 
 void InboundStream::start(std::weak_ptr<void> owner) {
   owner_ = owner;
-  conn_.setOwner(owner, this);
+  conn_->setOwner(owner, this);
   preauthTimer_ =
-      std::make_unique<runtime::Timer>(conn_.executor(), settings_->preauthTimeout, [this, owner] {
+      std::make_unique<runtime::Timer>(conn_->executor(), settings_->preauthTimeout, [this, owner] {
         auto self = owner.lock();
         if (!self || established_ || ended_) return;
-        log::info("c2s.preauth_timeout", "peer={}", conn_.remoteAddress());
+        log::info("c2s.preauth_timeout", "peer={}", conn_->remoteAddress());
         closeWithError(xmpp::StreamError::ConnectionTimeout, "authentication took too long");
       });
-  if (settings_->directTls) {
-    conn_.pauseReading();
-    conn_.startReading();
-    conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
+  if (framed_) {
+    feedSyntheticRoot();
+    conn_->startReading();
+  } else if (settings_->directTls) {
+    conn_->pauseReading();
+    conn_->startReading();
+    conn_->startTls(tls_, [this, owner](bool ok, std::string error) {
       auto self = owner.lock();
       if (!self) return;
       if (!ok) {
-        log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_.remoteAddress(), error);
+        log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_->remoteAddress(), error);
         return;  // the connection closed itself; onDisconnected() ends the stream
       }
-      conn_.resumeReading();
+      conn_->resumeReading();
     });
   } else {
-    conn_.startReading();
+    conn_->startReading();
   }
 }
 
@@ -107,24 +140,66 @@ void InboundStream::established() {
 
 void InboundStream::send(const xmpp::StanzaPtr& stanza) {
   if (ended_) return;
+  if (framed_ && stanza->element().xmlns() == "jabber:client") {
+    // RFC 7395 §3.3.3: a stanza standing alone must declare jabber:client (one copy per recipient).
+    conn_->send(withDeclaration(stanza->serialized(), "xmlns='jabber:client'"));
+    return;
+  }
   // Aliasing pointer: the queue shares the stanza's serialised bytes instead of copying them.
-  conn_.send(net::Bytes(stanza, &stanza->serialized()));
+  conn_->send(net::Bytes(stanza, &stanza->serialized()));
 }
 
 void InboundStream::send(const xml::Element& element) {
   if (ended_) return;
   std::string out;
-  xml::serialize(element, out, "jabber:client");
-  conn_.send(std::move(out));
+  xml::serialize(element, out, framed_ ? std::string_view() : std::string_view("jabber:client"));
+  conn_->send(std::move(out));
+}
+
+void InboundStream::sendTopLevel(std::string element) {
+  if (framed_ && element.starts_with("<stream:"))
+    element = withDeclaration(element, fmt::format("xmlns:stream='{}'", kStreamNs));
+  conn_->send(std::move(element));
+}
+
+void InboundStream::sendStreamEnd() {
+  if (framed_)
+    conn_->send(fmt::format("<close xmlns='{}'/>", kFramingNs));
+  else
+    conn_->send(std::string("</stream:stream>"));
+}
+
+void InboundStream::feedSyntheticRoot() {
+  syntheticRootPending_ = true;
+  atStreamStart_ = false;
+  parser_->feed(kSyntheticRoot);
 }
 
 void InboundStream::sendRaw(std::string bytes) {
   if (ended_) return;
-  conn_.send(std::move(bytes));
+  conn_->send(std::move(bytes));
 }
 
 void InboundStream::openResponseHeader(std::string_view to) {
   streamId_ = util::randomToken(16);
+  if (framed_) {
+    // RFC 7395 §3.4: the server's <open/> carries what the stream header would.
+    std::string o = fmt::format("<open xmlns='{}' id='{}'", kFramingNs, streamId_);
+    if (!domain_.empty()) {
+      o += " from='";
+      xml::appendEscapedAttr(o, domain_);
+      o += "'";
+    }
+    if (!to.empty()) {
+      o += " to='";
+      xml::appendEscapedAttr(o, to);
+      o += "'";
+    }
+    o += " version='1.0' xml:lang='en'/>";
+    headerSent_ = true;
+    conn_->send(std::move(o));
+    return;
+  }
   std::string h = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='";
   h += kStreamNs;
   h += "' id='" + streamId_ + "'";
@@ -140,15 +215,16 @@ void InboundStream::openResponseHeader(std::string_view to) {
   }
   h += " version='1.0' xml:lang='en'>";
   headerSent_ = true;
-  conn_.send(std::move(h));
+  conn_->send(std::move(h));
 }
 
 void InboundStream::closeWithError(xmpp::StreamError error, std::string_view text) {
   if (ended_) return;
   if (!headerSent_) openResponseHeader({});  // RFC 6120 §4.9.1.2: open the stream, then the error
-  log::debug("c2s.stream_error", "peer={} condition={} text=\"{}\"", conn_.remoteAddress(),
+  log::debug("c2s.stream_error", "peer={} condition={} text=\"{}\"", conn_->remoteAddress(),
              xmpp::conditionName(error), text);
-  conn_.send(xmpp::streamErrorXml(error, text) + "</stream:stream>");
+  sendTopLevel(xmpp::streamErrorXml(error, text));
+  sendStreamEnd();
   // A client that stopped answering (ping timeout) is treated like a lost connection.
   closeConnection(fmt::format("stream error {}", xmpp::conditionName(error)),
                   error == xmpp::StreamError::ConnectionTimeout);
@@ -156,12 +232,12 @@ void InboundStream::closeWithError(xmpp::StreamError error, std::string_view tex
 
 void InboundStream::close() {
   if (ended_) return;
-  if (headerSent_) conn_.send(std::string("</stream:stream>"));
+  if (headerSent_) sendStreamEnd();
   closeConnection("closed by server", false);
 }
 
 void InboundStream::pauseInput() {
-  conn_.pauseReading();
+  conn_->pauseReading();
 }
 
 bool InboundStream::releaseIdleMemory() {
@@ -170,7 +246,7 @@ bool InboundStream::releaseIdleMemory() {
 }
 
 void InboundStream::resumeInput() {
-  if (!suspended_) conn_.resumeReading();
+  if (!suspended_) conn_->resumeReading();
 }
 
 void InboundStream::end(std::string_view reason, bool lost) {
@@ -201,6 +277,9 @@ void InboundStream::onData(std::string_view bytes) {
   auto status = parser_->feed(bytes);
   if (status == xml::XmlStreamParser::Status::Suspended) {
     pendingTail_ = parser_->takeTail();
+  } else if (framed_ && status == xml::XmlStreamParser::Status::Ok && !ended_ && !parser_->betweenElements()) {
+    // RFC 7395 §3.3.3: a message is one complete element, never a fragment of one.
+    closeWithError(xmpp::StreamError::NotWellFormed, "a WebSocket message must hold one complete element");
   } else if ((settings_->releaseParserAfterRead || elementsSinceFresh_ >= kRecycleParserEvery) &&
              parser_->hibernate()) {
     // Between stanzas the parser can go: an idle connection then holds none (the memory goes back to
@@ -212,7 +291,7 @@ void InboundStream::onData(std::string_view bytes) {
 
 void InboundStream::onDisconnected(std::string_view reason) {
   if (closeRequested_)
-    end(closeReason_, closeLost_);  // reported from inside our own conn_.close()
+    end(closeReason_, closeLost_);  // reported from inside our own conn_->close()
   else
     end(reason, true);
 }
@@ -221,7 +300,7 @@ void InboundStream::closeConnection(std::string reason, bool lost) {
   closeRequested_ = true;
   closeReason_ = std::move(reason);
   closeLost_ = lost;
-  conn_.close();
+  conn_->close();
   end(closeReason_, closeLost_);
 }
 
@@ -233,7 +312,7 @@ void InboundStream::suspendParsing() {
   if (suspended_) return;
   suspended_ = true;
   parser_->suspend();
-  conn_.pauseReading();
+  conn_->pauseReading();
 }
 
 void InboundStream::resumeParsing(bool restart) {
@@ -245,6 +324,7 @@ void InboundStream::resumeParsing(bool restart) {
     awaitingHeader_ = true;
     headerSent_ = false;
     atStreamStart_ = true;
+    if (framed_) feedSyntheticRoot();  // the client's next message is a new <open/> (RFC 7395 §3.5)
     std::string tail = std::move(pendingTail_);
     pendingTail_.clear();
     std::string_view rest = trimStreamStart(tail);
@@ -257,11 +337,15 @@ void InboundStream::resumeParsing(bool restart) {
     pendingTail_ = parser_->takeTail();
     return;
   }
-  if (!ended_ && !suspended_) conn_.resumeReading();
+  if (!ended_ && !suspended_) conn_->resumeReading();
 }
 
 void InboundStream::onStreamOpen(xml::StreamHeader header) {
   if (ended_) return;
+  if (syntheticRootPending_) {  // our own root for a framed stream: the client's <open/> comes next
+    syntheticRootPending_ = false;
+    return;
+  }
   awaitingHeader_ = false;
   // RFC 6120 §4.7.5: we speak 1.0 and need the peer to speak at least that.
   std::string_view version = header.attr("version");
@@ -281,7 +365,7 @@ void InboundStream::onStreamOpen(xml::StreamHeader header) {
   if (!to.empty()) {
     if (auto d = xmpp::Jid::prepDomain(to)) domain = *d;
   } else {
-    domain = conn_.sniName();
+    domain = conn_->serverName();
   }
   if (domain.empty() || !policy_.hostKnown(domain)) {
     closeWithError(xmpp::StreamError::HostUnknown, "this server does not serve that domain");
@@ -307,7 +391,7 @@ void InboundStream::onStreamOpen(xml::StreamHeader header) {
 
 std::vector<std::string> InboundStream::offeredMechanisms() const {
   std::vector<std::string> out;
-  const bool secure = conn_.secure();
+  const bool secure = conn_->secure();
   const auto cb = channelBindings();
   for (const auto& m : settings_->mechanisms) {
     auto info = mechInfo(m);
@@ -327,17 +411,17 @@ bool InboundStream::mechanismOffered(std::string_view mech) const {
 
 sasl::ChannelBindings InboundStream::channelBindings() const {
   sasl::ChannelBindings cb;
-  if (!conn_.secure()) return cb;
-  cb.tlsServerEndPoint = net::tlsServerEndPoint(conn_.ssl());
-  cb.tlsExporter = net::tlsExporter(conn_.ssl());
+  if (!conn_->secure() || !conn_->ssl()) return cb;  // secure through a trusted proxy: no TLS to bind to
+  cb.tlsServerEndPoint = net::tlsServerEndPoint(conn_->ssl());
+  cb.tlsExporter = net::tlsExporter(conn_->ssl());
   return cb;
 }
 
 void InboundStream::sendFeatures() {
   xml::Element features("features", std::string(kStreamNs));
   if (!authenticated_) {
-    const bool secure = conn_.secure();
-    if (!secure && !settings_->directTls) {
+    const bool secure = conn_->secure();
+    if (!secure && !settings_->directTls && conn_->canStartTls()) {
       auto st = xml::make("starttls", std::string(kTlsNs));
       if (settings_->requireTls) st->addChild(xml::make("required", std::string(kTlsNs)));
       features.addChild(st);
@@ -367,15 +451,46 @@ void InboundStream::sendFeatures() {
     policy_.postAuthFeatures(features);
   }
   // Written with the stream: prefix the peer bound on our header.
-  std::string out = "<stream:features>";
+  std::string out = framed_ ? fmt::format("<stream:features xmlns:stream='{}'>", kStreamNs)
+                            : std::string("<stream:features>");
   for (const auto& child : features.children()) xml::serialize(*child, out, "jabber:client");
   out += "</stream:features>";
-  conn_.send(std::move(out));
+  conn_->send(std::move(out));
+}
+
+void InboundStream::onFramingElement(const xml::Element& e) {
+  if (e.name() == "open") {
+    if (!awaitingHeader_) {
+      closeWithError(xmpp::StreamError::BadFormat, "the stream is already open");
+      return;
+    }
+    // RFC 7395 §3.4: <open/> stands for the stream header; the same checks apply (to, version).
+    xml::StreamHeader header;
+    header.name = "stream";
+    header.xmlns = std::string(kStreamNs);
+    header.contentNs = "jabber:client";
+    header.attributes = e.attributes();
+    onStreamOpen(std::move(header));
+  } else if (e.name() == "close") {
+    onStreamClose();  // RFC 7395 §3.6
+  } else {
+    closeWithError(xmpp::StreamError::UnsupportedStanzaType);
+  }
 }
 
 void InboundStream::onElement(xml::ElementPtr element) {
   if (ended_) return;
   ++elementsSinceFresh_;
+  if (framed_) {
+    if (element->xmlns() == kFramingNs) {
+      onFramingElement(*element);
+      return;
+    }
+    if (awaitingHeader_) {
+      closeWithError(xmpp::StreamError::BadFormat, "the stream starts with <open/>");
+      return;
+    }
+  }
   if (authenticated_) {
     policy_.onElement(std::move(element));
     return;
@@ -399,13 +514,13 @@ void InboundStream::onElement(xml::ElementPtr element) {
 
 void InboundStream::onStreamClose() {
   if (ended_) return;
-  if (headerSent_) conn_.send(std::string("</stream:stream>"));
+  if (headerSent_) sendStreamEnd();
   closeConnection("peer closed the stream", false);
 }
 
 void InboundStream::onParseError(xml::ParseError error, std::string_view detail) {
   if (ended_) return;
-  log::debug("c2s.parse_error", "peer={} detail=\"{}\"", conn_.remoteAddress(), detail);
+  log::debug("c2s.parse_error", "peer={} detail=\"{}\"", conn_->remoteAddress(), detail);
   std::string_view text;
   if (error == xml::ParseError::PolicyViolation) text = "stanza too large or too deeply nested";
   closeWithError(streamErrorFor(error), text);
@@ -414,26 +529,27 @@ void InboundStream::onParseError(xml::ParseError error, std::string_view detail)
 // --- STARTTLS (RFC 6120 §5) -----------------------------------------------------------------------
 
 void InboundStream::handleStartTls(const xml::Element&) {
-  if (conn_.secure() || settings_->directTls) {
-    conn_.send(fmt::format("<failure xmlns='{}'/></stream:stream>", kTlsNs));
+  if (conn_->secure() || settings_->directTls || !conn_->canStartTls()) {
+    conn_->send(fmt::format("<failure xmlns='{}'/>", kTlsNs));
+    sendStreamEnd();
     closeConnection("STARTTLS on a secure stream", false);
     return;
   }
-  conn_.send(fmt::format("<proceed xmlns='{}'/>", kTlsNs));
+  conn_->send(fmt::format("<proceed xmlns='{}'/>", kTlsNs));
   suspendParsing();
   // Pending work holds the owner: with reading paused nothing else may keep the session alive.
   auto owner = owner_.lock();
   // Once feed() returns: anything the client pipelined after <starttls/> was sent in plaintext and
   // must never be treated as part of the encrypted stream (CVE-2011-0411 class of attacks).
-  conn_.executor().post([this, owner] {
+  conn_->executor().post([this, owner] {
     if (ended_) return;
     if (!pendingTail_.empty())
-      log::info("c2s.starttls.injection_dropped", "peer={} bytes={}", conn_.remoteAddress(),
+      log::info("c2s.starttls.injection_dropped", "peer={} bytes={}", conn_->remoteAddress(),
                 pendingTail_.size());
     pendingTail_.clear();
-    conn_.startTls(tls_, [this, owner](bool ok, std::string error) {
+    conn_->startTls(tls_, [this, owner](bool ok, std::string error) {
       if (!ok) {
-        log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_.remoteAddress(), error);
+        log::info("c2s.tls.failed", "peer={} error=\"{}\"", conn_->remoteAddress(), error);
         return;
       }
       resumeParsing(true);
@@ -448,7 +564,7 @@ void InboundStream::handleAuth(const xml::Element& e) {
     saslFailure("malformed-request", "an exchange is already in progress", false);
     return;
   }
-  if (!conn_.secure() && settings_->requireTls) {
+  if (!conn_->secure() && settings_->requireTls) {
     saslFailure("encryption-required", {}, false);
     return;
   }
@@ -463,7 +579,7 @@ void InboundStream::handleAuth(const xml::Element& e) {
   if (text.empty()) {
     // No initial response: ask for it with an empty challenge (RFC 6120 §6.4.2).
     saslState_ = SaslState::AwaitingInitial;
-    conn_.send(fmt::format("<challenge xmlns='{}'/>", kSaslNs));
+    conn_->send(fmt::format("<challenge xmlns='{}'/>", kSaslNs));
     return;
   }
   auto data = decodeSasl(text);
@@ -498,7 +614,7 @@ void InboundStream::handleResponse(const xml::Element& e) {
 }
 
 void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view initial) {
-  const bool plusAdvertised = conn_.secure() && channelBindings().anyAvailable() &&
+  const bool plusAdvertised = conn_->secure() && channelBindings().anyAvailable() &&
                               std::any_of(settings_->mechanisms.begin(), settings_->mechanisms.end(),
                                           [](const std::string& m) { return m.ends_with("-PLUS"); });
   scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised, channelBindings());
@@ -532,7 +648,7 @@ void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view in
             return;
         }
         saslState_ = SaslState::ScramFirstSent;
-        conn_.send(
+        conn_->send(
             fmt::format("<challenge xmlns='{}'>{}</challenge>", kSaslNs, util::base64Encode(challenge)));
         resumeParsing(false);
       });
@@ -600,7 +716,7 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
     ++saslFailures_;
     policy_.loginFailed(saslUser_);
     delay = policy_.failureDelay(saslUser_);
-    log::info("c2s.auth.failed", "peer={} user={} mechanism={} condition={}", conn_.remoteAddress(),
+    log::info("c2s.auth.failed", "peer={} user={} mechanism={} condition={}", conn_->remoteAddress(),
               saslUser_, saslMechanism_, condition);
   }
   std::string out = fmt::format("<failure xmlns='{}'><{}/>", kSaslNs, condition);
@@ -615,9 +731,9 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
   const bool tooMany = saslFailures_ >= settings_->maxSaslAttempts;
   // A timer, also for no delay, so the parser is always resumed from outside its callbacks.
   preauthFailureTimer_ =
-      std::make_unique<runtime::Timer>(conn_.executor(), delay, [this, owner, out, tooMany] {
+      std::make_unique<runtime::Timer>(conn_->executor(), delay, [this, owner, out, tooMany] {
         if (ended_) return;
-        conn_.send(out);
+        conn_->send(out);
         if (tooMany) {
           closeWithError(xmpp::StreamError::PolicyViolation, "too many failed authentication attempts");
           return;
@@ -632,17 +748,17 @@ void InboundStream::saslSuccess(std::string_view additional) {
   user_ = saslUser_;
   authenticated_ = true;
   if (additional.empty())
-    conn_.send(fmt::format("<success xmlns='{}'/>", kSaslNs));
+    conn_->send(fmt::format("<success xmlns='{}'/>", kSaslNs));
   else
-    conn_.send(fmt::format("<success xmlns='{}'>{}</success>", kSaslNs, util::base64Encode(additional)));
-  log::info("c2s.auth.success", "peer={} jid={}@{} mechanism={}", conn_.remoteAddress(), user_, domain_,
+    conn_->send(fmt::format("<success xmlns='{}'>{}</success>", kSaslNs, util::base64Encode(additional)));
+  log::info("c2s.auth.success", "peer={} jid={}@{} mechanism={}", conn_->remoteAddress(), user_, domain_,
             saslMechanism_);
   policy_.authenticated(user_);
   parser_->setLimits(settings_->limits);
   // RFC 6120 §6.4.6: both sides restart the stream; bytes the client already sent belong to the new one.
   suspendParsing();
   auto owner = owner_.lock();
-  conn_.executor().post([this, owner] {
+  conn_->executor().post([this, owner] {
     if (ended_) return;
     resumeParsing(true);
   });

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/net/connection.h"
+#include "server/net/transport.h"
 #include "server/runtime/executor.h"
 #include "server/sasl/scram.h"
 #include "server/xml/stream_parser.h"
@@ -77,8 +77,12 @@ class StreamPolicy {
 
 class InboundStream : public net::ConnectionHandler, public xml::StreamParserHandler {
  public:
+  // Over a TCP socket (net::Connection).
   InboundStream(runtime::Executor executor, int fd, std::string remoteAddress,
                 net::ConnectionLimits connLimits, const net::TlsContexts& tls,
+                std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy);
+  // Over any transport (WebSocket); the framing follows transport->framing().
+  InboundStream(std::unique_ptr<net::Transport> transport, const net::TlsContexts& tls,
                 std::shared_ptr<const StreamSettings> settings, StreamPolicy& policy);
   ~InboundStream() override;
 
@@ -89,9 +93,10 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   const std::string& user() const { return user_; }
   const std::string& streamId() const { return streamId_; }
   bool authenticated() const { return authenticated_; }
-  bool secure() const { return conn_.secure(); }
+  bool secure() const { return conn_->secure(); }
   bool closed() const { return ended_; }
-  net::Connection& connection() { return conn_; }
+  net::Transport& transport() { return *conn_; }
+  const net::Transport& transport() const { return *conn_; }
   std::chrono::steady_clock::time_point lastActivity() const { return lastActivity_; }
 
   // The session is established (bound): the pre-authentication timer stops.
@@ -126,6 +131,10 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
 
  private:
   void openResponseHeader(std::string_view to);
+  void sendStreamEnd();  // </stream:stream>, or <close/> (RFC 7395 §3.6)
+  void sendTopLevel(std::string element);  // one complete top-level element, framed for the transport
+  void onFramingElement(const xml::Element& e);  // RFC 7395 <open/>, <close/>
+  void feedSyntheticRoot();
   void sendFeatures();
   void handleStartTls(const xml::Element& e);
   void handleAuth(const xml::Element& e);
@@ -149,7 +158,8 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   const net::TlsContexts& tls_;
   std::shared_ptr<const StreamSettings> settings_;  // shared by every stream of a listener
   StreamPolicy& policy_;
-  net::Connection conn_;
+  std::unique_ptr<net::Transport> conn_;
+  bool framed_ = false;  // RFC 7395: one element per message, <open/>/<close/>
   std::unique_ptr<xml::XmlStreamParser> parser_;
   std::weak_ptr<void> owner_;
   runtime::TimerPtr preauthTimer_;
@@ -179,6 +189,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   bool suspended_ = false;
   bool awaitingHeader_ = true;
   bool atStreamStart_ = true;  // nothing but whitespace seen since the stream (re)started
+  bool syntheticRootPending_ = false;  // framed: the parser's root is ours, not the peer's
   static constexpr unsigned kRecycleParserEvery = 1000;
   unsigned elementsSinceFresh_ = 0;
 };

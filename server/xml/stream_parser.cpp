@@ -638,6 +638,11 @@ bool XmlStreamParser::failed() const {
   return impl_->failed;
 }
 
+bool XmlStreamParser::betweenElements() const {
+  const Impl& s = *impl_;
+  return !s.parser || (s.stack.empty() && s.totalFed == s.boundary);
+}
+
 std::size_t XmlStreamParser::bufferedElementBytes() const {
   const Impl& s = *impl_;
   if (s.failed || s.closed) return 0;  // nothing more will be built

@@ -97,6 +97,9 @@ class XmlStreamParser {
   // stream's namespace context, when bytes arrive). Returns false when now is not such a moment.
   bool hibernate();
   bool hibernated() const;
+  // Nothing of a top-level element has been fed since the last one ended (RFC 7395 §3.3.3: each
+  // WebSocket message holds complete elements).
+  bool betweenElements() const;
   // Bytes held by the parser for the element under construction (for memory accounting).
   std::size_t bufferedElementBytes() const;
 

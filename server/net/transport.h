@@ -1,0 +1,101 @@
+// DESIGN: a Transport is what one client stream runs over. The c2s session core (stream::InboundStream
+// and c2s::C2sSession: SASL, bind, roster, stream management, CSI…) is written once against this
+// interface; each transport only moves bytes and says how the XML stream is framed on it:
+//  - net::Connection: a TCP socket, optionally TLS (STARTTLS or direct TLS), one continuous XML
+//    document per stream (RFC 6120 §4): Framing::XmlStream;
+//  - net::WebSocketTransport (server/net/websocket_transport.h): RFC 7395, one complete element per
+//    WebSocket text message, <open/>/<close/> instead of the stream header and footer:
+//    Framing::WebSocket. InboundStream does the framing; the transport only maps one send() to one
+//    message and one received message to one onData().
+// All methods run on the transport's executor (the session's network thread). The owner (the stream)
+// is kept alive by pending operations through the weak pointer it registers, so no handler ever runs
+// on a destroyed owner. No Asio or Beast type appears here: the session core does not depend on them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "server/runtime/executor.h"
+
+typedef struct ssl_st SSL;
+
+namespace parley::net {
+
+class TlsContexts;
+
+using Bytes = std::shared_ptr<const std::string>;
+
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  // Bytes arrived (plaintext after TLS; for WebSocket, exactly one text message). The handler may call
+  // pauseReading() from here.
+  virtual void onData(std::string_view bytes) = 0;
+  // The peer closed, the socket failed, or close() finished. Called once.
+  virtual void onDisconnected(std::string_view reason) = 0;
+  // The output queue crossed the pause threshold (true) or drained below half of it (false).
+  virtual void onBackpressure(bool /*paused*/) {}
+};
+
+struct ConnectionLimits {
+  std::size_t pauseBytes = 512 * 1024;
+  std::size_t maxBytes = 8 * 1024 * 1024;
+};
+
+enum class Framing {
+  XmlStream,  // RFC 6120: <stream:stream> … </stream:stream> over a byte stream
+  WebSocket,  // RFC 7395: one element per message, <open/> and <close/> in urn:ietf:params:xml:ns:xmpp-framing
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  virtual void setOwner(std::weak_ptr<void> owner, ConnectionHandler* handler) = 0;
+  virtual const std::string& remoteAddress() const = 0;
+  virtual runtime::Executor executor() const = 0;
+  // "tcp" or "websocket": the transport label of metrics and logs.
+  virtual std::string_view kind() const = 0;
+  virtual Framing framing() const = 0;
+
+  // Starts delivering onData().
+  virtual void startReading() = 0;
+  virtual void pauseReading() = 0;
+  virtual void resumeReading() = 0;
+  virtual bool readingPaused() const = 0;
+
+  // Queues bytes for the peer. On a message transport one call is one message, so the caller passes
+  // exactly one complete element (or the framing element) per call.
+  virtual void send(Bytes bytes) = 0;
+  void send(std::string bytes) {
+    if (!bytes.empty()) send(std::make_shared<const std::string>(std::move(bytes)));
+  }
+  virtual std::size_t queuedBytes() const = 0;
+
+  // Whether the stream is confidential: TLS on this connection, or (WebSocket) TLS at the HTTP layer or
+  // a plain-HTTP listener the configuration declares trusted (loopback, TLS-terminating proxy).
+  virtual bool secure() const = 0;
+  // STARTTLS (RFC 6120 §5) is possible on this transport now.
+  virtual bool canStartTls() const { return false; }
+  // Starts the TLS handshake as server; `done(ok, error)` runs on the executor. Only when canStartTls().
+  virtual void startTls(const TlsContexts& /*contexts*/, std::function<void(bool ok, std::string error)> done) {
+    done(false, "STARTTLS is not available on this transport");
+  }
+  // The OpenSSL object under the stream, for channel binding (nullptr when there is none to bind to).
+  virtual SSL* ssl() const { return nullptr; }
+  // The name the client asked for before the XML stream: TLS SNI, or the HTTP Host of a WebSocket.
+  virtual std::string serverName() const { return {}; }
+
+  // Flushes what is queued (bounded by `timeout`), closes (TLS close_notify, WebSocket close frame),
+  // then reports onDisconnected(). Safe to call more than once.
+  virtual void close(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) = 0;
+  // Closes at once, dropping queued output.
+  virtual void abort(std::string_view reason) = 0;
+  virtual bool closed() const = 0;
+};
+
+}  // namespace parley::net
