@@ -12,6 +12,7 @@
 #include "xep/mam/archive_store.h"
 #include "xep/muc/muc_store.h"
 #include "xep/offline/offline_store.h"
+#include "xep/pep/pep_store.h"
 
 namespace parley::storage::testing {
 namespace {
@@ -43,6 +44,10 @@ void fill(Database& db) {
     item.pendingInStanza = "<presence type='subscribe'/>";
     RosterStore(db).put("example.org", user, item);
     UserDataStore(db).set("example.org", user, "vcard", "", "<vCard><FN>" + user + "</FN></vCard>");
+    xep::pep::PepStore pep(db);
+    pep.createNode("example.org", user, "urn:xmpp:omemo:2:devices", "access_model=open\n", 1700000000);
+    pep.publish("example.org", user, "urn:xmpp:omemo:2:devices",
+                {"current", "", 1700000000000001, "<devices xmlns='urn:xmpp:omemo:2' label='📱'/>"}, 1);
     for (int i = 0; i < 3; ++i)
       xep::offline::OfflineStore(db).push("example.org", user, 1700000000 + i,
                                           "<message>" + user + "</message>", 10);
