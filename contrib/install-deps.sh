@@ -9,8 +9,12 @@ packages=(
   # libraries
   libboost-dev libexpat1-dev libssl-dev libicu-dev libsqlite3-dev libfmt-dev libspdlog-dev
   libtomlplusplus-dev libcurl4-openssl-dev libstrophe-dev libcli11-dev libmysqlcppconn-dev
+  # push app server: JSON for FCM/APNs (libcurl4-openssl-dev above brings HTTP/2 through nghttp2)
+  nlohmann-json3-dev
   # tests
   libgtest-dev clang libclang-rt-14-dev openssl
+  # push tests: local HTTP/2 stand-ins for FCM, APNs and the OAuth2 token endpoint (/usr/bin/python3)
+  python3-h2 python3-cryptography
   # the MySQL backend's conformance and integration tests start a private MariaDB server
   mariadb-server
 )

@@ -21,6 +21,8 @@ PARLEY_MODULE(carbons)
 PARLEY_MODULE(csi)
 PARLEY_MODULE(metrics_module)
 PARLEY_MODULE(muc)
+PARLEY_MODULE(push)
+PARLEY_MODULE(push_appserver)
 PARLEY_MODULE(adhoc)
 PARLEY_MODULE(pep)
 #undef PARLEY_MODULE
@@ -45,6 +47,8 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::csi::kModule,                // XEP-0352
       xep::metrics_module::kModule,     // server metrics (Prometheus text) for admins
       xep::muc::kModule,                // XEP-0045 multi-user chat (component muc.<host>)
+      xep::push::kModule,               // XEP-0357 push notifications to app servers
+      xep::push_appserver::kModule,     // push.<host>: XEP-0357 app server, FCM and APNs (push/)
       xep::adhoc::kModule,              // XEP-0050 ad-hoc commands (framework: xep/adhoc/adhoc.h)
       xep::pep::kModule,                // XEP-0163 PEP, XEP-0223, XEP-0402, XEP-0084/XEP-0398
   };

@@ -179,4 +179,34 @@ struct AccountRemoved {
   };
 };
 
+// An IQ result or error addressed to a local domain or to a local account's bare JID: nobody's session
+// waits for it, so the router would drop it. Runs on the routing thread. A module that sent a request in
+// the server's or an account's name (XEP-0357 publishes to an app server) recognises its reply here by
+// 'id' and 'from'; Stop means a handler consumed it.
+struct IqResponse {
+  static constexpr std::string_view kName = "iq_response";
+  struct Context {
+    xmpp::StanzaPtr stanza;
+  };
+};
+
+// A groupchat message with a body was sent to every occupant of a multi-user chat room (XEP-0045 §7.4).
+// `members` lists the room's affiliated users (owner, admin, member) with the nick and devices they
+// are joined with right now (no devices: not in the room). Runs on the room's executor after the
+// fan-out, only when a handler is registered; handlers must not block (XEP-0357 push for group chats).
+// Not stoppable.
+struct GroupchatBroadcast {
+  static constexpr std::string_view kName = "groupchat_broadcast";
+  struct Member {
+    xmpp::Jid bare;
+    std::string nick;                  // empty when not joined
+    std::vector<xmpp::Jid> devices;    // full JIDs of the joined devices
+  };
+  struct Context {
+    xmpp::StanzaPtr stanza;  // as broadcast: from room@service/nick, no 'to'
+    xmpp::Jid room;          // bare
+    std::vector<Member> members;
+  };
+};
+
 }  // namespace parley::hooks

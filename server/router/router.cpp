@@ -72,8 +72,13 @@ void Router::route(StanzaPtr stanza) {
   if (to.local().empty()) {
     // Addressed to the server itself.
     if (stanza->isIq()) {
-      if (stanza->type() == "get" || stanza->type() == "set") handleIq(std::move(stanza), to.bare());
-      return;  // results and errors for the server: nothing is waiting for them yet
+      if (stanza->type() == "get" || stanza->type() == "set") {
+        handleIq(std::move(stanza), to.bare());
+        return;
+      }
+      hooks::IqResponse::Context ctx{std::move(stanza)};
+      hooks_.run<hooks::IqResponse>(ctx);  // a module may be waiting for it; otherwise dropped
+      return;
     }
     if (stanza->isMessage()) bounce(*stanza, StanzaError::ServiceUnavailable);
     return;  // presence to the server is ignored
@@ -85,7 +90,12 @@ void Router::route(StanzaPtr stanza) {
   if (stanza->isIq()) {
     if (to.isBare()) {
       // RFC 6121 §8.5.2.1.3 / §8.5.2.2.3: the server answers on behalf of the account.
-      if (stanza->type() == "get" || stanza->type() == "set") handleIq(std::move(stanza), to);
+      if (stanza->type() == "get" || stanza->type() == "set") {
+        handleIq(std::move(stanza), to);
+        return;
+      }
+      hooks::IqResponse::Context ctx{std::move(stanza)};
+      hooks_.run<hooks::IqResponse>(ctx);  // e.g. an app server's answer to a XEP-0357 publish
       return;
     }
     deliverToResource(std::move(stanza));

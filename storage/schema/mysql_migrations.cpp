@@ -191,9 +191,47 @@ constexpr std::string_view kVersion5 = "-- reserved";
 // engines run as no statement at all.
 constexpr std::string_view kVersion6 = "-- reserved";
 
-// Reserved for push notifications (XEP-0357) and the push app server: filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion7 = "-- reserved";
+// Push notifications (XEP-0357): as on SQLite. push_registrations is keyed by a hash of (service JID, node)
+// so the key fits InnoDB's 3072 bytes; device nodes are generated (32 hex characters). Table options
+// spelled out (PARLEY_MYSQL_TABLE_OPTIONS is undefined above).
+constexpr std::string_view kVersion7 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS push_registrations (
+  domain      VARCHAR(255) NOT NULL,
+  username    VARCHAR(255) NOT NULL,
+  reg_id      VARCHAR(64)  NOT NULL,
+  service_jid MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  node        MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  options     MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  created_at  BIGINT       NOT NULL,
+  PRIMARY KEY (domain, username, reg_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+CREATE TABLE IF NOT EXISTS push_room_rules (
+  domain   VARCHAR(255) NOT NULL,
+  username VARCHAR(255) NOT NULL,
+  room     VARCHAR(255) NOT NULL,
+  mode     VARCHAR(8)   NOT NULL CHECK (mode IN ('always', 'mentions', 'never')),
+  nick     MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  PRIMARY KEY (domain, username, room)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+CREATE TABLE IF NOT EXISTS push_devices (
+  domain     VARCHAR(255) NOT NULL,
+  node       VARCHAR(64)  NOT NULL,
+  secret     MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  owner      VARCHAR(255) NOT NULL,
+  device_id  VARCHAR(255) NOT NULL,
+  provider   VARCHAR(8)   NOT NULL CHECK (provider IN ('fcm', 'apns')),
+  token      MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  voip_token MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  topic      MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+  sandbox    TINYINT      NOT NULL DEFAULT 0,
+  created_at BIGINT       NOT NULL,
+  PRIMARY KEY (domain, node),
+  INDEX push_devices_owner (domain, owner, device_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+)sql";
 
 // Reserved for multi-user chat archive and room data (XEP-0045, XEP-0313): filled by the change that adds those tables. Until then a comment, which both
 // engines run as no statement at all.

@@ -30,7 +30,7 @@ struct Migration {
 inline constexpr auto kUserTables = std::to_array<std::string_view>({
     "scram_credentials", "roster_items", "roster_versions", "user_data",
     "offline_messages",  "mam_messages", "mam_prefs",       "pep_items",
-    "pep_nodes",         "accounts",
+    "pep_nodes",         "push_registrations", "push_room_rules", "accounts",
 });
 
 // Every table of the latest version (schema_version aside) in dependency order (a table after the ones
@@ -53,6 +53,9 @@ inline constexpr auto kTables = std::to_array<TableInfo>({
     {"muc_affiliations", "domain,room,jid"},
     {"pep_nodes", "domain,username,node"},
     {"pep_items", "domain,username,node,item_id"},
+    {"push_registrations", "domain,username,reg_id"},
+    {"push_room_rules", "domain,username,room"},
+    {"push_devices", "domain,node"},
 });
 
 // The version history of one engine: versions 1..N, oldest first. Throws for an engine without one.

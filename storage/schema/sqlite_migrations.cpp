@@ -180,9 +180,45 @@ constexpr std::string_view kVersion5 = "-- reserved";
 // engines run as no statement at all.
 constexpr std::string_view kVersion6 = "-- reserved";
 
-// Reserved for push notifications (XEP-0357) and the push app server: filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion7 = "-- reserved";
+// Push notifications (XEP-0357): the app servers each account enabled (publish-options kept as the XML of
+// the form), the account's per-room group chat rules, and the built-in app server's device registrations.
+constexpr std::string_view kVersion7 = R"sql(
+CREATE TABLE push_registrations (
+  domain      TEXT    NOT NULL,
+  username    TEXT    NOT NULL,
+  reg_id      TEXT    NOT NULL,            -- hex SHA-256 of service_jid NUL node (the key)
+  service_jid TEXT    NOT NULL,            -- the XMPP Push Service
+  node        TEXT    NOT NULL DEFAULT '',
+  options     TEXT    NOT NULL DEFAULT '', -- publish-options data form (XML), '' : none
+  created_at  INTEGER NOT NULL,            -- unix seconds
+  PRIMARY KEY (domain, username, reg_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE push_room_rules (
+  domain   TEXT NOT NULL,
+  username TEXT NOT NULL,
+  room     TEXT NOT NULL,                  -- bare JID of the room
+  mode     TEXT NOT NULL CHECK (mode IN ('always', 'mentions', 'never')),
+  nick     TEXT NOT NULL DEFAULT '',       -- extra name that counts as a mention
+  PRIMARY KEY (domain, username, room)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE push_devices (
+  domain     TEXT    NOT NULL,             -- the app server component (push.example.org)
+  node       TEXT    NOT NULL,
+  secret     TEXT    NOT NULL,
+  owner      TEXT    NOT NULL,             -- bare JID that registered the device
+  device_id  TEXT    NOT NULL,
+  provider   TEXT    NOT NULL CHECK (provider IN ('fcm', 'apns')),
+  token      TEXT    NOT NULL,
+  voip_token TEXT    NOT NULL DEFAULT '',  -- APNs PushKit token for calls, '' : none
+  topic      TEXT    NOT NULL DEFAULT '',  -- APNs bundle id, '' : the configured one
+  sandbox    INTEGER NOT NULL DEFAULT 0,   -- APNs development environment
+  created_at INTEGER NOT NULL,             -- unix seconds
+  PRIMARY KEY (domain, node)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX push_devices_owner ON push_devices (domain, owner, device_id);
+)sql";
 
 // Reserved for multi-user chat archive and room data (XEP-0045, XEP-0313): filled by the change that adds those tables. Until then a comment, which both
 // engines run as no statement at all.

@@ -116,6 +116,11 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
   }
   const ServiceSettings& settings() const override { return settings_; }
   bool isServerAdmin(const Jid& bare) const override { return server_.config().isAdmin(bare.bareStr()); }
+  void groupchatSent(const StanzaPtr& message, const std::function<MemberList()>& members) override {
+    if (server_.hooks().count<hooks::GroupchatBroadcast>() == 0) return;
+    hooks::GroupchatBroadcast::Context ctx{message, message->from().bare(), members()};
+    server_.hooks().run<hooks::GroupchatBroadcast>(ctx);
+  }
   std::string occupantId(const Jid& room, const Jid& bare) const override {
     return util::base64Encode(
         util::hmac(util::HashAlg::Sha256, idKey_, room.bareStr() + "\n" + bare.bareStr()));

@@ -608,6 +608,24 @@ void Room::groupchat(const StanzaPtr& s) {
   e->addChild(occupantIdElement(o->occupantId));
   auto message = Stanza::make(std::move(e), occupantJid(o->nick), Jid());
   broadcastMessage(message);
+  if (hasBody)
+    host_.groupchatSent(message, [this] {
+      RoomHost::MemberList members;
+      std::unordered_map<std::string_view, std::size_t> index;
+      for (const auto& [bare, a] : affiliations_) {
+        if (a < Affiliation::Member) continue;
+        auto jid = Jid::parse(bare);
+        if (!jid) continue;
+        index.emplace(bare, members.size());
+        members.push_back({*jid, {}, {}});
+      }
+      for (const auto& [nick, o] : occupants_)
+        if (auto it = index.find(o.bare.bareStr()); it != index.end()) {
+          members[it->second].nick = nick;
+          members[it->second].devices = o.devices;
+        }
+      return members;
+    });
   if (hasBody && config_.historyLength > 0) {
     const std::int64_t now = util::unixNow();
     auto d = message->element().clone();

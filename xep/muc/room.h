@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/hooks/hooks.h"
 #include "server/xml/element.h"
 #include "server/xmpp/errors.h"
 #include "server/xmpp/jid.h"
@@ -54,6 +56,10 @@ class RoomHost {
   virtual bool isServerAdmin(const xmpp::Jid& bare) const = 0;
   // XEP-0421: a stable, opaque id for a user in a room (the same across nick changes and restarts).
   virtual std::string occupantId(const xmpp::Jid& room, const xmpp::Jid& bare) const = 0;
+  // A groupchat message with a body went to every occupant (hooks::GroupchatBroadcast, for XEP-0357
+  // push to members who are away). `members` builds the affiliated-member list, only if someone listens.
+  using MemberList = std::vector<hooks::GroupchatBroadcast::Member>;
+  virtual void groupchatSent(const xmpp::StanzaPtr& /*message*/, const std::function<MemberList()>& /*members*/) {}
 };
 
 class Room {
