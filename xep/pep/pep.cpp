@@ -261,6 +261,14 @@ class PepModule final : public module::Module {
 
   void start(module::ModuleContext& ctx) override {
     server_ = &ctx.server();
+    auto& m = server_->metrics();
+    published_ = &m.counter("parley_pep_published_total", "XEP-0163 items published by clients (server-side conversions not counted).");
+    notified_ = &m.counter("parley_pep_notifications_total",
+                           "XEP-0163 event notifications sent to resources (last items on presence included).");
+    capsVerified_ = &m.counter("parley_pep_caps_answers_total", "XEP-0115 disco#info answers to the server's queries.",
+                               {{"result", "verified"}});
+    capsUnverified_ = &m.counter("parley_pep_caps_answers_total",
+                                 "XEP-0115 disco#info answers to the server's queries.", {{"result", "unverified"}});
     using module::DiscoScope;
     // XEP-0163 §6.1: the account is a virtual pubsub service.
     ctx.identity(DiscoScope::Account, {"pubsub", "pep", ""});
@@ -743,6 +751,7 @@ class PepModule final : public module::Module {
   // On a network thread: events to the owner's and the eligible contacts' interested resources, then
   // the avatar hash in presence if it changed.
   void deliverOutcome(const Jid& owner, const Outcome& out) {
+    if (!out.itemId.empty()) published_->inc();
     for (const auto& ev : out.events) notify(owner, out.node, ev, out.recipients);
     if (out.avatarHash) setAvatarHash(owner, *out.avatarHash, true);
   }
@@ -763,6 +772,7 @@ class PepModule final : public module::Module {
     sendTo(owner);
     for (const auto& c : contacts)
       if (auto j = Jid::parse(c); j && server_->router().isLocalDomain(j->domain())) sendTo(*j);
+    notified_->inc(sent);
     log::debug("pep.notify", "owner={} node={} contacts={} sent={}", owner.bareStr(), node, contacts.size(), sent);
   }
 
@@ -771,9 +781,11 @@ class PepModule final : public module::Module {
   CapsPtr capsFor(const xml::Element* presence, const Jid& full) {
     auto ref = capsRefOf(presence);
     if (!ref) return nullptr;
+    const std::string key = ref->key();
     std::lock_guard lock(mu_);
-    if (auto it = capsByJid_.find(full.str()); it != capsByJid_.end()) return it->second;
-    if (auto it = capsByVer_.find(ref->key()); it != capsByVer_.end()) return it->second;
+    if (!capsByJid_.empty())
+      if (auto it = capsByJid_.find(full.str()); it != capsByJid_.end()) return it->second;
+    if (auto it = capsByVer_.find(key); it != capsByVer_.end()) return it->second;
     return nullptr;
   }
 
@@ -832,10 +844,20 @@ class PepModule final : public module::Module {
       pendingCaps_.erase(it);
     }
     const auto* query = stanza->element().child("query", xml::ns::kDiscoInfo);
-    if (stanza->type() != "result" || !query) return;
+    // Resources that waited for this answer and cannot use it (an error, or a ver that did not
+    // verify) are asked themselves.
+    auto askOthers = [this, &pending] {
+      for (const auto& weak : pending.waiting)
+        if (auto s = weak.lock(); s && s->jid() != pending.asked) askCaps(s, pending.ref);
+    };
+    if (stanza->type() != "result" || !query) {
+      askOthers();
+      return;
+    }
     auto info = std::make_shared<CapsInfo>();
     info->notify = notifyNodes(*query);
     const bool verified = !pending.key.empty() && verifyCaps(*query, pending.ref.hash, pending.ref.ver);
+    (verified ? capsVerified_ : capsUnverified_)->inc();
     {
       std::lock_guard lock(mu_);
       if (verified) {
@@ -847,12 +869,13 @@ class PepModule final : public module::Module {
         capsByJid_[pending.asked.str()] = info;
       }
     }
-    for (const auto& weak : pending.waiting) {
-      auto s = weak.lock();
-      if (!s) continue;
-      if (!verified && s->jid() != pending.asked) continue;
-      sendLastItems(s, info);
+    if (!verified) {
+      askOthers();
+      if (auto s = server_->sessions().find(pending.asked)) sendLastItems(s, info);
+      return;
     }
+    for (const auto& weak : pending.waiting)
+      if (auto s = weak.lock()) sendLastItems(s, info);
   }
 
   // XEP-0163 §4.3.5: the last item of each +notify node the session may see (its own account's and
@@ -899,10 +922,11 @@ class PepModule final : public module::Module {
           }
           return out;
         },
-        [weak](runtime::Outcome<std::vector<std::pair<Jid, xmpp::StanzaPtr>>> res) {
+        [this, weak](runtime::Outcome<std::vector<std::pair<Jid, xmpp::StanzaPtr>>> res) {
           auto s = weak.lock();
           if (!s || !res.ok()) return;
           for (const auto& [owner, msg] : *res.value) s->deliver(msg->withAddresses(owner, s->jid()));
+          notified_->inc(res.value->size());
         });
   }
 
@@ -1233,6 +1257,10 @@ class PepModule final : public module::Module {
 
   core::Server* server_ = nullptr;
   Settings settings_;
+  metrics::Counter* published_ = nullptr;
+  metrics::Counter* notified_ = nullptr;
+  metrics::Counter* capsVerified_ = nullptr;
+  metrics::Counter* capsUnverified_ = nullptr;
   std::mutex mu_;
   std::unordered_map<std::string, CapsPtr> capsByVer_;  // "hash ver" -> +notify nodes (verified)
   std::unordered_map<std::string, CapsPtr> capsByJid_;  // full JID -> (unverified answers)
