@@ -97,6 +97,24 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 
+  auto* muc = app.add_subcommand(
+      "muc", "XEP-0045: N users in R rooms, all sending groupchat messages at R msg/s: fan-out cost");
+  addClientOptions(muc, o);
+  muc->add_option("--rooms", o.rooms, "Rooms (users are spread evenly; --users must be a multiple)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  muc->add_option("--service", o.mucService, "MUC service (default muc.<domain>)");
+  muc->add_option("--room-prefix", o.roomPrefix, "Room names: <prefix><k>")->capture_default_str();
+  muc->add_option("--rate", o.rate, "Room messages per second, all senders together")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  muc->add_option("--duration", o.durationSeconds, "Seconds of sending")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  muc->add_option("--drain", o.drainSeconds, "Seconds to wait for late messages after sending stops")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+
   auto* mam = app.add_subcommand(
       "mam", "XEP-0313: user <first> fills <first+1>'s archive through the server, then it is paged through");
   addClientOptions(mam, o);
@@ -147,6 +165,7 @@ int main(int argc, char** argv) {
     if (login->parsed()) return parley::bench::runLogin(o);
     if (idle->parsed()) return parley::bench::runIdle(o);
     if (chat->parsed()) return parley::bench::runChat(o);
+    if (muc->parsed()) return parley::bench::runMuc(o);
     if (mam->parsed()) return parley::bench::runMam(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parley-bench: %s\n", e.what());

@@ -9,7 +9,7 @@
 namespace parley::bench {
 
 struct Options {
-  std::string scenario;  // "login", "idle", "chat", "mam" or "provision"
+  std::string scenario;  // "login", "idle", "chat", "muc", "mam" or "provision"
 
   // Where and how to connect (loopback only).
   std::string host = "127.0.0.1";
@@ -39,6 +39,10 @@ struct Options {
   double rate = 1000;  // messages per second, all senders together
   double durationSeconds = 10;
   double drainSeconds = 2;
+  // muc: users are spread evenly over the rooms <roomPrefix><k>@<mucService>; chat's rate/duration/drain
+  std::size_t rooms = 1;
+  std::string mucService;  // empty: muc.<domain>
+  std::string roomPrefix = "bench-room";
   // login, idle and chat: how long to wait for the server to close each stream after </stream:stream>
   double closeTimeoutSeconds = 10;
 

@@ -24,7 +24,10 @@
 #   BENCH_CHAT_DURATION=10   seconds of chat
 #   BENCH_MAM_MESSAGES=      messages for the mam scenario (unset: no mam run): bench0 sends them to
 #                            bench1, whose archive is then paged through BENCH_MAM_PAGE (100) at a time
-#   BENCH_SCENARIOS="idle login chat mam"  which scenarios to run (chat and mam also need their knob)
+#   BENCH_MUC_RATE=          room messages/s for the muc scenario (unset: no muc run): BENCH_USERS users
+#                            in BENCH_MUC_ROOMS (1) rooms, every one sending, for BENCH_CHAT_DURATION s
+#   BENCH_SCENARIOS="idle login chat muc mam"  which scenarios to run (chat, muc and mam also need their
+#                            knob)
 #   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
 #   BENCH_STANZA_RATE=       [limits] stanza_rate (and burst); default 50, or 1000000 with BENCH_MAM_MESSAGES
 #   BENCH_KEEP=              1: keep the temporary directory (logs, config, reports)
@@ -46,7 +49,7 @@ HOLD=${BENCH_HOLD:-5}
 THREADS=${BENCH_THREADS:-1}
 SOURCES=${BENCH_SOURCE_ADDRESSES:-1}
 CHAT_DURATION=${BENCH_CHAT_DURATION:-10}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle login chat mam} "
+SCENARIOS=" ${BENCH_SCENARIOS:-idle login chat muc mam} "
 if [[ -n ${BENCH_MAM_MESSAGES:-} ]]; then STANZA_RATE=${BENCH_STANZA_RATE:-1000000}; else STANZA_RATE=${BENCH_STANZA_RATE:-50}; fi
 
 # Each session is one descriptor in parleyd and one in parley-bench.
@@ -107,6 +110,11 @@ stanza_burst = $STANZA_RATE
 
 [storage]
 path = "data/parley.db"
+
+[modules.muc]
+# The muc scenario may put every benchmark user in one room.
+max_occupants = 100000
+default_max_occupants = 100000
 EOF
 if [[ -n ${BENCH_MODULES:-} ]]; then
   printf '\n[modules]\nenabled = [%s]\n' "$BENCH_MODULES" >>"$DIR/parley.toml"
@@ -159,6 +167,12 @@ if [[ -n ${BENCH_CHAT_RATE:-} && $SCENARIOS == *" chat "* ]]; then
     --rate "$BENCH_CHAT_RATE" --duration "$CHAT_DURATION" >"$DIR/chat.json"
 fi
 
+if [[ -n ${BENCH_MUC_RATE:-} && $SCENARIOS == *" muc "* ]]; then
+  echo "== muc: $USERS users in ${BENCH_MUC_ROOMS:-1} room(s), $BENCH_MUC_RATE msg/s for $CHAT_DURATION s" >&2
+  "$BENCH" muc "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" \
+    --rooms "${BENCH_MUC_ROOMS:-1}" --rate "$BENCH_MUC_RATE" --duration "$CHAT_DURATION" >"$DIR/muc.json"
+fi
+
 if [[ -n ${BENCH_MAM_MESSAGES:-} && $SCENARIOS == *" mam "* ]]; then
   echo "== mam: $BENCH_MAM_MESSAGES messages into one archive, then paged ${BENCH_MAM_PAGE:-100} at a time" >&2
   "$BENCH" mam "${COMMON[@]}" --port "$C2S_PORT" --messages "$BENCH_MAM_MESSAGES" --page "${BENCH_MAM_PAGE:-100}" \
@@ -177,7 +191,7 @@ fi
 WARNINGS=$(grep -c -E '^[^ ]+ (warn|error) ' "$DIR/parleyd.log" || true)
 echo "== parleyd exited with status $STATUS; $WARNINGS warning/error lines in its log" >&2
 
-for f in provision idle login login-direct-tls chat mam; do
+for f in provision idle login login-direct-tls chat muc mam; do
   [[ -f $DIR/$f.json ]] && cat "$DIR/$f.json"
 done
 exit "$STATUS"

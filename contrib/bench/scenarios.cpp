@@ -113,12 +113,21 @@ struct ThreadObserver final : SessionObserver {
     if (r2.ec != std::errc()) return;
     ++received;
     latencies.push_back(static_cast<double>(nowNanos() - sentAt) / 1e9);
+    if (!checkOrder) return;
     // Each receiver has exactly one sender: sequence numbers must arrive in order, once.
     std::uint64_t& last = session.lastSequence();  // last seen + 1; 0: none yet
     if (sequence + 1 <= last)
       ++outOfOrder;
     else
       last = sequence + 1;
+  }
+
+  // XEP-0045 §7.2.2: the occupant's own presence (status 110) completes its room join.
+  void onPresence(Session&, const xml::Element& presence) override {
+    const auto* x = presence.child("x", xml::ns::kMucUser);
+    if (!x || presence.attr("type") == "error") return;
+    for (const auto& status : x->childrenNamed("status", xml::ns::kMucUser))
+      if (status->attr("code") == "110") ++joined;
   }
 
   void onEnded(Session&, std::string_view reason) override {
@@ -128,6 +137,8 @@ struct ThreadObserver final : SessionObserver {
 
   Countdown& ended;
   FailureCounts dropped;  // sessions the server ended before we closed them, by reason
+  bool checkOrder = true;   // chat: one sender per receiver, so sequence numbers arrive in order
+  std::size_t joined = 0;   // muc: room joins completed
   // chat
   std::size_t sent = 0;
   std::size_t received = 0;
@@ -470,7 +481,8 @@ namespace {
 // Sends to `to` at first, first + interval, … until `end`. The body carries the steady_clock time of
 // the send and a sequence number (the receiver is in this process, so the clocks agree).
 asio::awaitable<void> chatSender(std::shared_ptr<Session> session, std::string to, Clock::time_point first,
-                                 Clock::duration interval, Clock::time_point end, ThreadObserver* stats) {
+                                 Clock::duration interval, Clock::time_point end, ThreadObserver* stats,
+                                 std::string_view type = "chat") {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   boost::system::error_code ec;
   std::uint64_t sequence = 0;
@@ -480,7 +492,7 @@ asio::awaitable<void> chatSender(std::shared_ptr<Session> session, std::string t
     const auto now = Clock::now();
     stats->sendLag.push_back(Seconds(now - at).count());
     session->send(fmt::format(
-        "<message to='{}' type='chat' id='m{}'><body>{} {}</body></message>", to, sequence,
+        "<message to='{}' type='{}' id='m{}'><body>{} {}</body></message>", to, type, sequence,
         std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(), sequence));
     ++sequence;
     ++stats->sent;
@@ -601,6 +613,148 @@ int runChat(const Options& o) {
     results.setNull("server_cpu_seconds");
   }
   emit("chat", params, results);
+  b.pool.stop();
+  return 0;
+}
+
+// ---- muc ----
+
+int runMuc(const Options& o) {
+  const std::size_t rooms = o.rooms;
+  if (o.users < 2 || rooms == 0 || o.users % rooms != 0 || o.rate <= 0 || o.durationSeconds <= 0) {
+    fmt::print(stderr,
+               "parley-bench: muc needs --users >= 2, a multiple of --rooms, --rate > 0 and --duration > 0\n");
+    return 1;
+  }
+  const std::size_t perRoom = o.users / rooms;
+  const std::string service = o.mucService.empty() ? "muc." + o.domain : o.mucService;
+  Countdown ended(o.users);
+  auto observers = makeObservers(std::max(1u, o.threads), ended);
+  for (auto& observer : observers) observer->checkOrder = false;  // many senders per receiver
+  Bench b(o);
+  b.note(fmt::format("muc: {} occupants in {} room(s) of {} at {}, {} msg/s for {} s, {} thread(s)", o.users,
+                     rooms, perRoom, service, o.rate, o.durationSeconds, b.pool.size()));
+  auto roomOf = [&](std::size_t i) { return fmt::format("{}{}@{}", o.roomPrefix, i % rooms, service); };
+  auto r = loginAll(b, o.users, [&](const std::shared_ptr<Session>& s, std::size_t thread) {
+    s->run(*observers[thread]);
+    // Without the MUC <x/> a new room is an instant room (XEP-0045 §10.1.1), so no configuration
+    // round trip is needed and every occupant joins the same way.
+    s->send(fmt::format("<presence to='{}/u{}'/>", roomOf(s->userIndex() - o.firstUser),
+                        s->userIndex() - o.firstUser));
+  });
+  for (std::size_t i = r.stats.ok; i < o.users; ++i) ended.arrive();
+  if (r.stats.ok != o.users) {
+    printLogin(b, r, o.users);
+    fmt::print(stderr, "parley-bench: muc needs every login to succeed ({} of {})\n", r.stats.ok, o.users);
+    closeAll(b, r.sessions, r.threadOf, ended);
+    b.pool.stop();
+    return 1;
+  }
+
+  // Every occupant must be in before the clock starts, or the expected count is wrong.
+  const auto joinDeadline = Clock::now() + millis(o.timeoutSeconds);
+  std::size_t joined = 0;
+  for (;;) {
+    joined = 0;
+    for (std::size_t t = 0; t < b.pool.size(); ++t) joined += b.pool.runOn(t, [&] { return observers[t]->joined; });
+    if (joined >= o.users || Clock::now() > joinDeadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (joined < o.users) {
+    fmt::print(stderr, "parley-bench: only {} of {} occupants joined within {} s (room size limit?)\n", joined,
+               o.users, o.timeoutSeconds);
+    closeAll(b, r.sessions, r.threadOf, ended);
+    b.pool.stop();
+    return 1;
+  }
+  b.note(fmt::format("{} occupants joined; sending", joined));
+
+  const auto serverCpuBefore = b.serverCpu();
+  const double clientCpuBefore = selfCpuSeconds();
+  const auto start = Clock::now() + std::chrono::milliseconds(200);
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(Seconds(o.durationSeconds));
+  // Every occupant sends rate/users per second, phases spread evenly.
+  const double senders = static_cast<double>(o.users);
+  const auto interval = std::chrono::duration_cast<Clock::duration>(Seconds(senders / o.rate));
+  for (std::size_t i = 0; i < o.users; ++i) {
+    std::string to;
+    xml::appendEscapedAttr(to, roomOf(i));
+    const auto first =
+        start + std::chrono::duration_cast<Clock::duration>(interval * (static_cast<double>(i) / senders));
+    const std::size_t thread = r.threadOf[i];
+    asio::co_spawn(b.pool.io(thread),
+                   chatSender(r.sessions[i], std::move(to), first, interval, end, observers[thread].get(),
+                              "groupchat"),
+                   asio::detached);
+  }
+  std::this_thread::sleep_until(end);
+  b.note(fmt::format("draining for {} s", o.drainSeconds));
+  std::this_thread::sleep_for(millis(o.drainSeconds));
+  const auto serverCpuAfter = b.serverCpu();
+  const double clientCpu = selfCpuSeconds() - clientCpuBefore;
+
+  std::size_t sent = 0, received = 0;
+  std::vector<double> latencies;
+  for (std::size_t t = 0; t < b.pool.size(); ++t) {
+    b.pool.runOn(t, [&, t] {
+      sent += observers[t]->sent;
+      received += observers[t]->received;
+      latencies.insert(latencies.end(), observers[t]->latencies.begin(), observers[t]->latencies.end());
+    });
+  }
+  const auto dropped = droppedCounts(b, observers);
+  const auto closed = closeAll(b, r.sessions, r.threadOf, ended);
+
+  // Each message reaches every occupant of its room, the sender included (§7.4).
+  const std::size_t expected = sent * perRoom;
+  const auto latency = distribution(latencies);
+  const std::int64_t lost = static_cast<std::int64_t>(expected) - static_cast<std::int64_t>(received);
+  std::optional<double> serverCpu;
+  if (serverCpuBefore && serverCpuAfter) serverCpu = *serverCpuAfter - *serverCpuBefore;
+  const double perDelivery = serverCpu && received > 0 ? *serverCpu * 1e6 / static_cast<double>(received) : 0;
+  const double perMessage = serverCpu && sent > 0 ? *serverCpu * 1e6 / static_cast<double>(sent) : 0;
+
+  if (!o.jsonOnly) {
+    printLogin(b, r, o.users);
+    fmt::print(stderr,
+               "messages:      {} sent, {} deliveries of {} expected, {} lost; {:.1f} deliveries/s\n", sent,
+               received, expected, lost, static_cast<double>(received) / o.durationSeconds);
+    fmt::print(stderr, "latency:       p50 {:.2f} ms, p99 {:.2f} ms, p99.9 {:.2f} ms, max {:.2f} ms\n",
+               latency.p50 * 1000, latency.p99 * 1000, latency.p999 * 1000, latency.max * 1000);
+    fmt::print(stderr, "cpu:           client {:.2f} s", clientCpu);
+    if (serverCpu)
+      fmt::print(stderr, ", server {:.2f} s ({:.1f} µs/delivery, {:.0f} µs/room message)", *serverCpu,
+                 perDelivery, perMessage);
+    fmt::print(stderr, " while sending and draining ({:.1f} s)\n", o.durationSeconds + o.drainSeconds);
+    for (const auto& [reason, n] : dropped) fmt::print(stderr, "  ended by server {}×: {}\n", n, reason);
+  }
+  JsonObject params = parametersJson(o);
+  params.set("rooms", rooms)
+      .set("service", service)
+      .set("rate", o.rate)
+      .set("duration_seconds", o.durationSeconds)
+      .set("drain_seconds", o.drainSeconds);
+  JsonObject results;
+  results.set("login", loginJson(r, o.users))
+      .set("occupants_per_room", perRoom)
+      .set("sent", sent)
+      .set("deliveries_expected", expected)
+      .set("deliveries", received)
+      .set("lost", lost)
+      .set("deliveries_per_second", static_cast<double>(received) / o.durationSeconds)
+      .set("latency_ms", toJson(latency, 1000))
+      .set("client_cpu_seconds", clientCpu)
+      .set("ended_by_server", toJson(dropped))
+      .set("close_seconds", closed.seconds)
+      .set("sessions_not_closed_in_time", closed.unfinished);
+  if (serverCpu) {
+    results.set("server_cpu_seconds", *serverCpu)
+        .set("server_cpu_us_per_delivery", perDelivery)
+        .set("server_cpu_us_per_room_message", perMessage);
+  } else {
+    results.setNull("server_cpu_seconds");
+  }
+  emit("muc", params, results);
   b.pool.stop();
   return 0;
 }

@@ -12,6 +12,9 @@ int runLogin(const Options& options);
 int runIdle(const Options& options);
 // N/2 sender → receiver pairs exchanging messages at a fixed total rate; delivery latency and losses.
 int runChat(const Options& options);
+// XEP-0045: every user joins one of R rooms and all send groupchat messages at a fixed total rate;
+// fan-out deliveries per second, latency, losses and server CPU per delivery.
+int runMuc(const Options& options);
 // XEP-0313: fills one archive through the server (one sender, one receiver), then pages through it;
 // server CPU per archived message and per-page latency.
 int runMam(const Options& options);

@@ -336,6 +336,10 @@ void Session::dispatch(const xml::Element& e) {
     observer_->onMessage(*this, e);
     return;
   }
+  if (e.name() == "presence") {
+    observer_->onPresence(*this, e);
+    return;
+  }
   if (e.name() != "iq") return;
   const auto type = e.attr("type");
   if (type == "result" || type == "error") {

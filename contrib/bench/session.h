@@ -70,6 +70,8 @@ class SessionObserver {
   virtual void onMessage(Session& session, const xml::Element& message) = 0;
   // An IQ result or error addressed to the session (answers to what the scenario asked).
   virtual void onIqResponse(Session& /*session*/, const xml::Element& /*iq*/) {}
+  // A presence addressed to the session (the muc scenario counts its room joins).
+  virtual void onPresence(Session& /*session*/, const xml::Element& /*presence*/) {}
   // The session is over. `reason` is empty when it ended because we closed it, cleanly or not.
   virtual void onEnded(Session& session, std::string_view reason) = 0;
 };

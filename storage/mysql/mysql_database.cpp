@@ -1,7 +1,6 @@
 #include "storage/mysql/mysql_database.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <functional>
 #include <sstream>
@@ -42,14 +41,6 @@ bool connectionLost(int code) {
   return code == kCrServerGone || code == kCrServerLost || code == kCrServerLostExtended ||
          code == kErConnectionKilled;
 }
-
-std::atomic<std::uint64_t> gNextDatabaseId{1};
-
-struct ThreadCache {
-  std::uint64_t databaseId = 0;
-  Connection* connection = nullptr;
-};
-thread_local ThreadCache tCache;
 
 std::string sqlExcerpt(std::string_view sql) {
   if (sql.size() <= kSqlInErrors) return std::string(sql);
@@ -465,43 +456,21 @@ class MysqlConnection final : public Connection {
 MysqlDatabase::MysqlDatabase(const StorageConfig& config)
     : Database(Dialect{Engine::Mysql}),
       config_(config),
-      description_(describeServer(config)),
-      id_(gNextDatabaseId.fetch_add(1)) {
+      description_(describeServer(config)) {
   PARLEY_ASSERT_MAY_BLOCK();
   if (config_.mysqlDatabase.empty()) throw StorageError("mysql: [storage] database must name a database");
   if (config_.mysqlUser.empty()) throw StorageError("mysql: [storage] user must not be empty");
   connection();  // fail now, with a clear message, if the server cannot be reached
 }
 
-MysqlDatabase::~MysqlDatabase() {
-  if (tCache.databaseId == id_) tCache = {};
-  std::lock_guard lock(mutex_);
-  connections_.clear();
-}
+MysqlDatabase::~MysqlDatabase() = default;
 
 Connection& MysqlDatabase::connection() {
   PARLEY_ASSERT_MAY_BLOCK();
-  if (tCache.databaseId == id_) return *tCache.connection;
-  MysqlConnection& c = openForThisThread();
-  tCache = {id_, &c};
-  return c;
-}
-
-MysqlConnection& MysqlDatabase::openForThisThread() {
-  const auto self = std::this_thread::get_id();
-  {
-    std::lock_guard lock(mutex_);
-    // A thread id can be reused after its thread exits; the new thread takes over the idle connection.
-    if (auto it = connections_.find(self); it != connections_.end()) return *it->second;
-  }
-  // Connect outside the lock (it may take up to the connect timeout); only this thread adds this key.
-  auto opened = std::make_unique<MysqlConnection>(config_, description_);
-  std::lock_guard lock(mutex_);
-  return *connections_.emplace(self, std::move(opened)).first->second;
+  return connections_.get([&] { return std::make_unique<MysqlConnection>(config_, description_); });
 }
 
 std::size_t MysqlDatabase::connectionCount() const {
-  std::lock_guard lock(mutex_);
   return connections_.size();
 }
 

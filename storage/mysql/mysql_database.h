@@ -5,8 +5,7 @@
 // Database. Storage only runs on the blocking pool, so the pool of connections is the blocking pool:
 // [server] blocking_threads connections (plus the thread that opened the database and ran the
 // migrations). Size MariaDB's max_connections for blocking_threads + 1 per parleyd/parleyctl process.
-// Connections live in a mutex-protected map keyed by thread id with a thread_local one-entry cache in
-// front, exactly like the SQLite backend.
+// Connections are kept per thread exactly like the SQLite backend's (storage/per_thread_connections.h).
 //
 // Statements: each connection prepares a statement once per SQL text (server-side prepared
 // statements, `?` placeholders) and keeps it; parameters are cleared after each use.
@@ -38,12 +37,10 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <unordered_map>
 
 #include "storage/database.h"
+#include "storage/per_thread_connections.h"
 
 namespace parley::storage {
 
@@ -69,13 +66,9 @@ class MysqlDatabase final : public Database {
   const std::string& describe() const { return description_; }
 
  private:
-  MysqlConnection& openForThisThread();
-
   const StorageConfig config_;
   const std::string description_;
-  const std::uint64_t id_;  // process-unique, keys the thread_local connection cache
-  mutable std::mutex mutex_;
-  std::unordered_map<std::thread::id, std::unique_ptr<MysqlConnection>> connections_;
+  PerThreadConnections connections_;  // last: closed first (they refer to config_)
 };
 
 }  // namespace parley::storage

@@ -1,6 +1,5 @@
 #include "storage/sqlite/sqlite_database.h"
 
-#include <atomic>
 #include <cerrno>
 #include <filesystem>
 #include <functional>
@@ -28,15 +27,6 @@ constexpr int kMinSqliteVersion = 3037000;
 // must not grow it without bound.
 constexpr std::size_t kMaxCachedStatements = 256;
 constexpr std::size_t kSqlInErrors = 80;
-
-std::atomic<std::uint64_t> gNextDatabaseId{1};
-
-// This thread's most recently used connection, keyed by database id (see the DESIGN note).
-struct ThreadCache {
-  std::uint64_t databaseId = 0;
-  Connection* connection = nullptr;
-};
-thread_local ThreadCache tCache;
 
 std::string sqlExcerpt(std::string_view sql) {
   if (sql.size() <= kSqlInErrors) return std::string(sql);
@@ -330,8 +320,7 @@ SqliteDatabase::SqliteDatabase(const StorageConfig& config)
     : Database(Dialect{Engine::Sqlite}),
       path_(config.sqlitePath),
       busyTimeoutMs_(config.busyTimeoutMs),
-      synchronous_(config.sqliteSynchronous),
-      id_(gNextDatabaseId.fetch_add(1)) {
+      synchronous_(config.sqliteSynchronous) {
   PARLEY_ASSERT_MAY_BLOCK();
   // Every thread would get its own private in-memory database.
   if (path_.empty() || path_ == ":memory:") {
@@ -350,35 +339,15 @@ SqliteDatabase::SqliteDatabase(const StorageConfig& config)
   connection();  // fail now, with a clear message, if the file cannot be opened
 }
 
-SqliteDatabase::~SqliteDatabase() {
-  if (tCache.databaseId == id_) tCache = {};
-  std::lock_guard lock(mutex_);
-  connections_.clear();
-}
+SqliteDatabase::~SqliteDatabase() = default;
 
 Connection& SqliteDatabase::connection() {
   PARLEY_ASSERT_MAY_BLOCK();
-  if (tCache.databaseId == id_) return *tCache.connection;
-  SqliteConnection& c = openForThisThread();
-  tCache = {id_, &c};
-  return c;
-}
-
-SqliteConnection& SqliteDatabase::openForThisThread() {
-  const auto self = std::this_thread::get_id();
-  {
-    std::lock_guard lock(mutex_);
-    // A thread id can be reused after its thread exits; the new thread takes over the idle connection.
-    if (auto it = connections_.find(self); it != connections_.end()) return *it->second;
-  }
-  // Open outside the lock (it may wait on the busy timeout); only this thread adds this key.
-  auto opened = std::make_unique<SqliteConnection>(path_, busyTimeoutMs_, synchronous_);
-  std::lock_guard lock(mutex_);
-  return *connections_.emplace(self, std::move(opened)).first->second;
+  return connections_.get(
+      [&] { return std::make_unique<SqliteConnection>(path_, busyTimeoutMs_, synchronous_); });
 }
 
 std::size_t SqliteDatabase::connectionCount() const {
-  std::lock_guard lock(mutex_);
   return connections_.size();
 }
 

@@ -2,10 +2,7 @@
 //
 // Threads: blocking pool only (every entry point asserts PARLEY_ASSERT_MAY_BLOCK). Each calling thread
 // gets its own sqlite3 connection, opened on first use with SQLITE_OPEN_NOMUTEX: a connection is never
-// shared, so SQLite's per-connection mutex would only cost time. Connections live in a mutex-protected
-// map keyed by thread id, with a thread_local one-entry cache in front so the common path takes no lock.
-// The cache is keyed by a process-unique database id (never by address), so a cache entry left behind
-// by a destroyed database can never match a new one.
+// shared, so SQLite's per-connection mutex would only cost time (storage/per_thread_connections.h).
 //
 // Lifetime: the destructor closes every connection. It must run after the pools that use the database
 // have drained (ARCHITECTURE "Ordered lifecycle": pools drained → storage closed); using a database
@@ -31,12 +28,10 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <unordered_map>
 
 #include "storage/database.h"
+#include "storage/per_thread_connections.h"
 
 namespace parley::storage {
 
@@ -60,14 +55,10 @@ class SqliteDatabase final : public Database {
   std::size_t connectionCount() const;
 
  private:
-  SqliteConnection& openForThisThread();
-
   const std::string path_;
   const int busyTimeoutMs_;
   const std::string synchronous_;
-  const std::uint64_t id_;  // process-unique, keys the thread_local connection cache
-  mutable std::mutex mutex_;
-  std::unordered_map<std::thread::id, std::unique_ptr<SqliteConnection>> connections_;
+  PerThreadConnections connections_;  // last: closed first
 };
 
 }  // namespace parley::storage

@@ -99,11 +99,9 @@ std::vector<std::string> stanzaIds(const xml::Element& m, const std::string& by)
   return out;
 }
 
-// The archive as parleyd wrote it (a second connection to its SQLite file).
+// The archive as parleyd wrote it (a second connection to its database, SQLite or MySQL).
 std::int64_t archivedRows(const TestServer& server, const std::string& user) {
-  storage::StorageConfig sc;
-  sc.sqlitePath = server.databasePath();
-  auto db = storage::openDatabase(sc);
+  auto db = storage::openDatabase(server.storageConfig());
   return xep::mam::ArchiveStore(*db).count(server.domain(), user);
 }
 
@@ -516,9 +514,7 @@ TEST_F(MamRetentionTest, OldMessagesAreRemoved) {
   ASSERT_TRUE(bob->expect(messageWithBody("recent")));
   ASSERT_EQ(query(*bob, "").ids.size(), 1u);  // written (the query waits for the archive writes)
   {
-    storage::StorageConfig sc;
-    sc.sqlitePath = server.databasePath();
-    auto db = storage::openDatabase(sc);
+    auto db = storage::openDatabase(server.storageConfig());
     std::vector<xep::mam::ArchiveRow> old;
     for (std::int64_t i = 1; i <= 3; ++i) {
       xep::mam::ArchiveRow r;

@@ -592,6 +592,69 @@ TEST_F(MucTest, KickBanAndAffiliationRules) {
   EXPECT_TRUE(isError(admin(*alice, "court", "<item/>"), "bad-request"));
 }
 
+// §7.13 and §8.6: a visitor in a moderated room asks for voice; every moderator gets the approval
+// form; a non-moderator cannot approve; the moderator's approval makes the visitor a participant
+// (presence to everyone, §8.3), who may then speak. A repeated request is refused for a while.
+TEST_F(MucTest, VoiceRequestApprovedByModerator) {
+  auto alice = user("alice", "a");
+  auto bob = user("bob", "b");
+  auto carol = user("carol", "c");
+  createInstant(*alice, "quiet", "Alice");
+  ASSERT_TRUE(isResult(configure(*alice, "quiet", field("muc#roomconfig_moderatedroom", "1"))));
+  auto bobSelf = join(*bob, "quiet", "Bob");
+  ASSERT_TRUE(bobSelf);
+  ASSERT_EQ(mucItem(*bobSelf)->attr("role"), "visitor");
+  join(*carol, "quiet", "Carol");
+  ASSERT_TRUE(alice->expect(availableFrom("quiet@muc.localhost/Carol")));
+
+  const std::string requestType = "http://jabber.org/protocol/muc#request";
+  bob->send("<message to='quiet@muc.localhost' id='v1'><x xmlns='" + std::string(kForms) + "' type='submit'>" +
+            field("FORM_TYPE", requestType) + field("muc#role", "participant") + "</x></message>");
+  auto form = alice->expect(isMessage().from("quiet@muc.localhost").where([&](const xml::Element& m) {
+    const auto* x = m.child("x", kForms);
+    return x && x->attr("type") == "form";
+  }));
+  ASSERT_TRUE(form) << "the moderator got no voice request";
+  std::map<std::string, std::string> values;
+  for (const auto& f : form->child("x", kForms)->childrenNamed("field", kForms))
+    values[std::string(f->attr("var"))] = f->childText("value", kForms);
+  EXPECT_EQ(values["FORM_TYPE"], requestType);
+  EXPECT_EQ(values["muc#role"], "participant");
+  EXPECT_EQ(values["muc#roomnick"], "Bob");
+  EXPECT_EQ(values["muc#jid"], bob->jid());
+  EXPECT_EQ(values["muc#request_allow"], "false");
+
+  // Asking again at once is refused; the moderators are not flooded.
+  bob->send("<message to='quiet@muc.localhost' id='v2'><x xmlns='" + std::string(kForms) + "' type='submit'>" +
+            field("FORM_TYPE", requestType) + field("muc#role", "participant") + "</x></message>");
+  EXPECT_TRUE(bob->expect(errorWith(isMessage().id("v2"), "resource-constraint")));
+
+  const std::string approval = "<x xmlns='" + std::string(kForms) + "' type='submit'>" +
+                               field("FORM_TYPE", requestType) + field("muc#role", "participant") +
+                               field("muc#jid", bob->jid()) + field("muc#roomnick", "Bob") +
+                               field("muc#request_allow", "true") + "</x>";
+  // Carol is a participant, not a moderator.
+  carol->send("<message to='quiet@muc.localhost' id='v3'>" + approval + "</message>");
+  EXPECT_TRUE(carol->expect(errorWith(isMessage().id("v3"), "forbidden")));
+
+  alice->send("<message to='quiet@muc.localhost' id='v4'>" + approval + "</message>");
+  auto voiced = bob->expect(presenceWithStatus("quiet@muc.localhost/Bob", 110));
+  ASSERT_TRUE(voiced);
+  EXPECT_EQ(mucItem(*voiced)->attr("role"), "participant");
+  // Carol saw Bob enter as a visitor; now she sees him with voice.
+  EXPECT_TRUE(carol->expect(availableFrom("quiet@muc.localhost/Bob").where([](const xml::Element& p) {
+    return mucItem(p) && mucItem(p)->attr("role") == "participant";
+  })));
+
+  bob->send("<message to='quiet@muc.localhost' type='groupchat' id='g1'><body>thanks</body></message>");
+  EXPECT_TRUE(carol->expect(isMessage().from("quiet@muc.localhost/Bob").where(
+      [](const xml::Element& m) { return m.childText("body", "jabber:client") == "thanks"; })));
+  // A participant asking for voice has it already.
+  bob->send("<message to='quiet@muc.localhost' id='v5'><x xmlns='" + std::string(kForms) + "' type='submit'>" +
+            field("FORM_TYPE", requestType) + field("muc#role", "participant") + "</x></message>");
+  EXPECT_TRUE(bob->expect(errorWith(isMessage().id("v5"), "bad-request")));
+}
+
 // §10.9: destroying the room sends everyone unavailable presence with <destroy/> (alternate venue and
 // reason); the room is gone afterwards.
 TEST_F(MucTest, DestroyWithAlternateVenue) {

@@ -576,6 +576,7 @@ void Room::onMessage(const StanzaPtr& s) {
       return;
     }
   }
+  if (voiceForm(s)) return;
   error(s, StanzaError::BadRequest, "messages to the room are of type groupchat");
 }
 

@@ -98,6 +98,7 @@ class Room {
     Role role = Role::None;
     xml::ElementPtr presence;  // last presence a device sent (payload shown to others)
     std::string occupantId;    // XEP-0421
+    std::int64_t lastVoiceRequest = 0;  // unix seconds of its last voice request (§7.13), 0: none
   };
   // An IQ relayed from one occupant to another, until its answer comes back.
   struct PendingIq {
@@ -135,6 +136,11 @@ class Room {
   void invite(const xmpp::StanzaPtr& stanza, const xml::Element& x);
   void broadcastMessage(const xmpp::StanzaPtr& message);
   void statusMessage(const std::vector<int>& codes);
+  // Voice requests (§7.13) and their approval by a moderator (§8.6): room_voice.cpp. Returns false when
+  // the message carries no muc#request form.
+  bool voiceForm(const xmpp::StanzaPtr& stanza);
+  void requestVoice(const xmpp::StanzaPtr& stanza, Occupant& requester);
+  void decideVoice(const xmpp::StanzaPtr& stanza, Occupant& moderator, const xml::Element& form);
 
   // IQs (§9, §10, disco §6).
   void discoInfo(const xmpp::StanzaPtr& stanza);
