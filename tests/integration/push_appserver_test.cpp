@@ -196,7 +196,7 @@ class PushAppServerTest : public ::testing::Test {
               "\"push\", \"adhoc\", \"push_appserver\"]\n"
               "[modules.push]\nmin_interval_ms = 0\ninclude_body = true\n"
               "[modules.push_appserver]\nca_file = \"" + creds.cert + "\"\n"
-              "forward_sender = true\nforward_body = true\nbackoff_base_ms = 200\nmax_attempts = 4\n"
+              "forward_sender = true\nforward_body = true\nbackoff_base_ms = 200\nmax_attempts = 4\npublishes_per_minute = 100000\n"
               "fcm_service_account = \"" + creds.serviceAccount + "\"\n"
               "fcm_endpoint = \"" + base + "\"\nfcm_token_uri = \"" + base + "/token\"\n"
               "apns_key_file = \"" + creds.p8 + "\"\napns_key_id = \"KEYID12345\"\napns_team_id = \"TEAM123456\"\n"
@@ -500,6 +500,60 @@ TEST_F(PushAppServerTest, WrongSecretIsRefused) {
   chat(*carol, "alice@localhost", "hi");
   ASSERT_TRUE(server->waitForLog("push.registration.disabled user=alice@localhost"));
   EXPECT_TRUE(fake.requests("fcm").empty());
+}
+
+}  // namespace
+}  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+// Throughput of the app server to the local fake FCM/APNs (not run by default):
+//   PARLEY_TEST_PARLEYD=build-push-rel/parleyd PUSH_BENCH_MESSAGES=500 PUSH_BENCH_DEVICES=20 \
+//     parley_integration_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Throughput*'
+// One account with D registered devices (half FCM, half APNs) is offline; M messages arrive, each is
+// published to the D devices' nodes and delivered: M*D notifications. Prints notifications per second
+// (first message sent -> last provider request received) and parleyd's resident memory.
+TEST_F(PushAppServerTest, DISABLED_Throughput) {
+  const int messages = std::getenv("PUSH_BENCH_MESSAGES") ? std::atoi(std::getenv("PUSH_BENCH_MESSAGES")) : 500;
+  const int devices = std::getenv("PUSH_BENCH_DEVICES") ? std::atoi(std::getenv("PUSH_BENCH_DEVICES")) : 20;
+  {
+    auto alice = client("alice", "phone");
+    for (int d = 0; d < devices; ++d) {
+      const bool fcm = d % 2 == 0;
+      auto [node, secret] =
+          fcm ? registerDevice(*alice, "register-push-fcm", field("token", "f" + std::to_string(d)) + field("android-id", "d" + std::to_string(d)))
+              : registerDevice(*alice, "register-push-apns", field("token", "a0" + std::to_string(d)) + field("device-id", "d" + std::to_string(d)));
+      enable(*alice, node, secret);
+    }
+  }
+  auto rss = [&] {
+    std::ifstream st("/proc/" + std::to_string(server->pid()) + "/status");
+    std::string line, out;
+    while (std::getline(st, line))
+      if (line.starts_with("VmRSS") || line.starts_with("VmHWM")) out += line + "  ";
+    return out;
+  };
+  std::printf("before: %s\n", rss().c_str());
+  auto carol = client("carol", "desk");
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int m = 0; m < messages; ++m) {
+    chat(*carol, "alice@localhost", "bench " + std::to_string(m));
+    if (m % 50 == 49) carol->pump(1ms);
+  }
+  const std::size_t total = static_cast<std::size_t>(messages) * devices;
+  std::size_t got = 0;
+  for (int i = 0; i < 600 && got < total; ++i) {
+    got = fake.waitFor("fcm", total, 100ms).size() + fake.requests("apns").size();
+    if (i % 20 == 0) std::printf("progress: %zu/%zu  %s\n", got, total, rss().c_str());
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("notifications: %zu of %zu in %.2f s = %.0f/s; after: %s\n", got, total, secs, got / secs, rss().c_str());
+  std::size_t ok = 0;
+  for (const auto& kind : {"fcm", "apns"})
+    for (const auto& r : fake.requests(kind)) ok += r["status"] == 200;
+  std::printf("answered 200: %zu, token requests: %zu\n", ok, fake.requests("token").size());
+  EXPECT_EQ(got, total);
 }
 
 }  // namespace
