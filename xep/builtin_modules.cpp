@@ -24,6 +24,8 @@ PARLEY_MODULE(muc)
 PARLEY_MODULE(push)
 PARLEY_MODULE(push_appserver)
 PARLEY_MODULE(adhoc)
+PARLEY_MODULE(admin)
+PARLEY_MODULE(reg)
 PARLEY_MODULE(pep)
 #undef PARLEY_MODULE
 
@@ -50,6 +52,8 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::push::kModule,               // XEP-0357 push notifications to app servers
       xep::push_appserver::kModule,     // push.<host>: XEP-0357 app server, FCM and APNs (push/)
       xep::adhoc::kModule,              // XEP-0050 ad-hoc commands (framework: xep/adhoc/adhoc.h)
+      xep::admin::kModule,              // XEP-0133 service administration, message of the day
+      xep::reg::kModule,                // XEP-0077 in-band registration (off by default), XEP-0401 invites
       xep::pep::kModule,                // XEP-0163 PEP, XEP-0223, XEP-0402, XEP-0084/XEP-0398
   };
   return modules;

@@ -181,6 +181,28 @@ void C2sSession::postAuthFeatures(xml::Element& features) {
   server_.hooks().run<hooks::StreamFeatures>(ctx);
 }
 
+// XEP-0077 registration and XEP-0401 pre-authentication, through the PreAuthFeatures/PreAuthIq hooks.
+void C2sSession::preAuthFeatures(xml::Element& features) {
+  hooks::PreAuthFeatures::Context ctx{stream_.domain(), features};
+  server_.hooks().run<hooks::PreAuthFeatures>(ctx);
+}
+
+bool C2sSession::preAuthElement(const xml::ElementPtr& element) {
+  if (element->name() != "iq") return false;
+  const auto type = element->attr("type");
+  if (type != "get" && type != "set") return false;
+  std::weak_ptr<session::Session> weak = shared_from_this();
+  auto exec = executor();
+  hooks::PreAuthIq::Context ctx{element, stream_.domain(), remoteIp_, stream_.streamId(),
+                                [weak, exec](xml::ElementPtr reply) {
+                                  exec.post([weak, reply] {
+                                    auto s = std::static_pointer_cast<C2sSession>(weak.lock());
+                                    if (s && !s->stream_.closed() && !s->authenticated_) s->stream_.send(*reply);
+                                  });
+                                }};
+  return server_.hooks().run<hooks::PreAuthIq>(ctx) == hooks::Action::Stop;
+}
+
 // --- Elements after authentication ----------------------------------------------------------------
 
 void C2sSession::onElement(xml::ElementPtr element) {

@@ -71,6 +71,8 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   std::string_view fakeSaltSecret() override;
   void authenticated(const std::string& user) override;
   void postAuthFeatures(xml::Element& features) override;
+  void preAuthFeatures(xml::Element& features) override;
+  bool preAuthElement(const xml::ElementPtr& element) override;
   void onElement(xml::ElementPtr element) override;
   void onStreamEnded(std::string_view reason, bool lost) override;
   void onBackpressure(bool paused) override;

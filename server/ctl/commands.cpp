@@ -9,6 +9,7 @@
 #include "server/xmpp/jid.h"
 #include "storage/account_store.h"
 #include "storage/copy.h"
+#include "xep/admin/account_removal.h"
 
 namespace parley::ctl {
 
@@ -69,7 +70,8 @@ int userDel(const core::Config& config, const Args& args) {
   auto jid = accountJid(config, args.jid);
   if (!jid) return 1;
   auto db = openStorage(config);
-  if (!storage::AccountStore(*db).remove(jid->domain(), jid->local())) {
+  // A running parleyd reads the journal row: AccountRemoved hook, sessions closed, contacts' rosters.
+  if (!xep::admin::blocking::removeAndJournal(*db, *jid)) {
     std::fprintf(stderr, "parleyctl: %s does not exist\n", jid->bareStr().c_str());
     return 1;
   }

@@ -1,6 +1,7 @@
 // parleyctl: administration from the command line. Works directly on the configured storage, so it
 // works whether or not parleyd is running (SQLite in WAL mode lets both write safely).
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 
 #include "server/core/config.h"
 #include "server/ctl/commands.h"
+#include "server/ctl/console.h"
 #include "server/log/log.h"
 
 int main(int argc, char** argv) {
@@ -37,7 +39,42 @@ int main(int argc, char** argv) {
   migrate->add_option("--to", migrateTo, "configuration whose [storage] is written (must be empty)")
       ->required();
 
+  // The admin console: ad-hoc commands over an XMPP connection (no configuration file needed).
+  parley::ctl::ConsoleOptions con;
+  auto connectionOptions = [&con](CLI::App* cmd) {
+    cmd->add_option("--jid", con.jid, "the administrator's JID (user@domain)")->required();
+    cmd->add_option("--password", con.password, "its password (default: $PARLEYCTL_PASSWORD, else asked on the terminal)");
+    cmd->add_option("--host", con.host, "server address (default: the JID's domain)");
+    cmd->add_option("--port", con.port, "server port (default: 5222, 5223 with --direct-tls)");
+    cmd->add_option("--to", con.to, "JID the commands are on (default: the JID's domain)");
+    cmd->add_option("--ca", con.caFile, "verify the server's certificate with this PEM file");
+    cmd->add_flag("--insecure", con.insecure, "do not verify the server's certificate (development only)");
+    cmd->add_flag("--direct-tls", con.directTls, "TLS from the first byte (XEP-0368) instead of STARTTLS");
+    cmd->add_option("--timeout", con.timeoutSeconds, "seconds to wait for the server")->capture_default_str();
+  };
+  auto* consoleCmd = app.add_subcommand("console", "run the server's ad-hoc commands interactively");
+  connectionOptions(consoleCmd);
+  auto* adhoc = app.add_subcommand("adhoc", "run ad-hoc commands (XEP-0050) non-interactively");
+  adhoc->require_subcommand(1);
+  auto* adhocList = adhoc->add_subcommand("list", "list the commands this account may run");
+  connectionOptions(adhocList);
+  std::string adhocNode;
+  std::vector<std::string> adhocFields;
+  auto* adhocRun = adhoc->add_subcommand("run", "run one command, filling its form from field=value arguments");
+  adhocRun->add_option("node", adhocNode, "the command node, or its last part (add-user)")->required();
+  adhocRun->add_option("fields", adhocFields, "field=value (repeat a field for several values)");
+  connectionOptions(adhocRun);
+
   CLI11_PARSE(app, argc, argv);
+  if (consoleCmd->parsed() || adhocList->parsed() || adhocRun->parsed()) {
+    parley::log::init("warn");
+    if (con.password.empty())
+      if (const char* p = std::getenv("PARLEYCTL_PASSWORD")) con.password = p;
+    if (con.port == 0) con.port = con.directTls ? 5223 : 5222;
+    if (consoleCmd->parsed()) return parley::ctl::console(con);
+    if (adhocList->parsed()) return parley::ctl::adhocList(con);
+    return parley::ctl::adhocRun(con, adhocNode, adhocFields);
+  }
   parley::log::init("warn");
 
   try {

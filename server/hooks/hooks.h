@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -105,6 +106,32 @@ struct StreamFeatures {
     bool authenticated;
     bool bound;
     xml::Element& features;
+  };
+};
+
+// Building <stream:features/> before authentication, on a stream where SASL is offered (TLS is up, or
+// not required). Runs on the connection's executor. Handlers add child elements (XEP-0077 <register/>).
+struct PreAuthFeatures {
+  static constexpr std::string_view kName = "pre_auth_features";
+  struct Context {
+    std::string_view domain;  // the host the stream is for
+    xml::Element& features;
+  };
+};
+
+// An IQ from a client that has not authenticated yet, on a stream where SASL is offered (XEP-0077
+// in-band registration, XEP-0401 pre-authentication). Runs on the connection's executor. Stop means a
+// handler took it and answers it through `reply` (any thread, at most once). If nobody takes it the
+// stream is closed with <not-authorized/> (RFC 6120 §4.9.3.12), as for any stanza before
+// authentication.
+struct PreAuthIq {
+  static constexpr std::string_view kName = "pre_auth_iq";
+  struct Context {
+    xml::ElementPtr iq;
+    std::string_view domain;         // the host the stream is for
+    std::string_view remoteAddress;  // the client's IP address
+    std::string_view streamId;       // unique per stream (per-stream state such as a preauth token)
+    std::function<void(xml::ElementPtr)> reply;  // writes a top-level element to this stream
   };
 };
 

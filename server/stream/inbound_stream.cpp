@@ -446,6 +446,7 @@ void InboundStream::sendFeatures() {
         }
         features.addChild(list);
       }
+      policy_.preAuthFeatures(features);
     }
   } else {
     policy_.postAuthFeatures(features);
@@ -505,6 +506,8 @@ void InboundStream::onElement(xml::ElementPtr element) {
   } else if (e.xmlns() == kSaslNs && e.name() == "abort") {
     saslFailure("aborted", {}, false);
   } else if (e.xmlns() == "jabber:client") {
+    // XEP-0077 registration happens before authentication, where SASL is offered.
+    if ((secure() || !settings_->requireTls) && policy_.preAuthElement(element)) return;
     // RFC 6120 §4.9.3.12: stanzas before authentication.
     closeWithError(xmpp::StreamError::NotAuthorized, "authenticate first");
   } else {

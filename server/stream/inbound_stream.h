@@ -66,6 +66,11 @@ class StreamPolicy {
   virtual void authenticated(const std::string& user) = 0;
   // Features offered after authentication (bind, and what the hooks add).
   virtual void postAuthFeatures(xml::Element& features) = 0;
+  // Before authentication, on a stream where SASL is offered: extra features, and jabber:client
+  // elements (XEP-0077 registration). preAuthElement returns false to refuse the element (the stream is
+  // then closed with <not-authorized/>, RFC 6120 §4.9.3.12).
+  virtual void preAuthFeatures(xml::Element& /*features*/) {}
+  virtual bool preAuthElement(const xml::ElementPtr& /*element*/) { return false; }
   // A top-level element after authentication.
   virtual void onElement(xml::ElementPtr element) = 0;
   // The stream is over (error, close, or disconnect). Called once. `lost`: the connection broke or

@@ -183,9 +183,41 @@ CREATE TABLE IF NOT EXISTS pep_items (
 
 #undef PARLEY_MYSQL_TABLE_OPTIONS
 
-// Reserved for account administration and registration (XEP-0133, XEP-0077): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion5 = "-- reserved";
+// Account administration and registration: as on SQLite. Invite tokens are at most 64 characters.
+constexpr std::string_view kVersion5 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS motd (
+  domain     VARCHAR(255) NOT NULL,
+  version    BIGINT       NOT NULL,
+  subject    MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  body       MEDIUMTEXT COLLATE utf8mb4_bin NOT NULL,
+  updated_at BIGINT       NOT NULL,
+  PRIMARY KEY (domain)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+CREATE TABLE IF NOT EXISTS motd_seen (
+  domain   VARCHAR(255) NOT NULL,
+  username VARCHAR(255) NOT NULL,
+  version  BIGINT       NOT NULL,
+  PRIMARY KEY (domain, username)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+CREATE TABLE IF NOT EXISTS invite_tokens (
+  domain     VARCHAR(255) NOT NULL,
+  token      VARCHAR(64)  NOT NULL,
+  created_by VARCHAR(255) NOT NULL,
+  created_at BIGINT       NOT NULL,
+  expires_at BIGINT       NOT NULL,
+  PRIMARY KEY (domain, token)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+CREATE TABLE IF NOT EXISTS account_removals (
+  domain     VARCHAR(255) NOT NULL,
+  username   VARCHAR(255) NOT NULL,
+  removed_at BIGINT       NOT NULL,
+  PRIMARY KEY (domain, username)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+)sql";
 
 // Reserved for HTTP file upload (XEP-0363): filled by the change that adds those tables. Until then a comment, which both
 // engines run as no statement at all.

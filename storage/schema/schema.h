@@ -30,7 +30,8 @@ struct Migration {
 inline constexpr auto kUserTables = std::to_array<std::string_view>({
     "scram_credentials", "roster_items", "roster_versions", "user_data",
     "offline_messages",  "mam_messages", "mam_prefs",       "pep_items",
-    "pep_nodes",         "push_registrations", "push_room_rules", "accounts",
+    "pep_nodes",         "push_registrations", "push_room_rules", "motd_seen", "account_removals",
+    "accounts",
 });
 
 // Every table of the latest version (schema_version aside) in dependency order (a table after the ones
@@ -51,6 +52,10 @@ inline constexpr auto kTables = std::to_array<TableInfo>({
     {"mam_prefs", "domain,username"},
     {"muc_rooms", "domain,room"},
     {"muc_affiliations", "domain,room,jid"},
+    {"motd", "domain"},
+    {"motd_seen", "domain,username"},
+    {"invite_tokens", "domain,token"},
+    {"account_removals", "domain,username"},
     {"pep_nodes", "domain,username,node"},
     {"pep_items", "domain,username,node,item_id"},
     {"push_registrations", "domain,username,reg_id"},

@@ -172,9 +172,42 @@ CREATE TABLE pep_items (
 CREATE INDEX pep_items_seq ON pep_items (domain, username, node, seq);
 )sql";
 
-// Reserved for account administration and registration (XEP-0133, XEP-0077): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion5 = "-- reserved";
+// Account administration and registration (XEP-0133, XEP-0077, xep/admin and xep/register): the
+// message of the day per domain and which version each user has seen (delivered once per MOTD), invite
+// tokens (XEP-0401 spirit; consumed by a registration) and the journal of deletions made outside the
+// server (parleyctl), which parleyd reads to fire AccountRemoved and close the account's sessions.
+constexpr std::string_view kVersion5 = R"sql(
+CREATE TABLE motd (
+  domain     TEXT    NOT NULL PRIMARY KEY,
+  version    INTEGER NOT NULL,                   -- bumped by every set/edit
+  subject    TEXT    NOT NULL,
+  body       TEXT    NOT NULL,
+  updated_at INTEGER NOT NULL                    -- unix seconds
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE motd_seen (
+  domain   TEXT    NOT NULL,
+  username TEXT    NOT NULL,
+  version  INTEGER NOT NULL,                     -- the motd version last delivered to this user
+  PRIMARY KEY (domain, username)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE invite_tokens (
+  domain     TEXT    NOT NULL,
+  token      TEXT    NOT NULL,
+  created_by TEXT    NOT NULL,                   -- bare JID of the administrator
+  created_at INTEGER NOT NULL,                   -- unix seconds
+  expires_at INTEGER NOT NULL,                   -- unix seconds
+  PRIMARY KEY (domain, token)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE account_removals (
+  domain     TEXT    NOT NULL,
+  username   TEXT    NOT NULL,
+  removed_at INTEGER NOT NULL,                   -- unix seconds
+  PRIMARY KEY (domain, username)
+) STRICT, WITHOUT ROWID;
+)sql";
 
 // Reserved for HTTP file upload (XEP-0363): filled by the change that adds those tables. Until then a comment, which both
 // engines run as no statement at all.

@@ -166,6 +166,11 @@ void fillUser(Database& db, std::string_view domain, std::string_view user) {
   item.contact = "friend@example.net";
   RosterStore(db).put(domain, user, item);
   UserDataStore(db).set(domain, user, "vcard", "", "<vCard/>");
+  // xep/admin: the MOTD version seen, a pending parleyctl deletion journal row.
+  db.connection().execute("INSERT INTO motd_seen (domain, username, version) VALUES (?, ?, 1)",
+                          {std::string(domain), std::string(user)});
+  db.connection().execute("INSERT INTO account_removals (domain, username, removed_at) VALUES (?, ?, 1)",
+                          {std::string(domain), std::string(user)});
   xep::offline::OfflineStore(db).push(domain, user, 1, "<message/>", 10);
   xep::mam::ArchiveStore archive(db);
   xep::mam::ArchiveRow row;

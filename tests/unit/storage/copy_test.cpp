@@ -68,6 +68,18 @@ void fill(Database& db) {
     archive.setPrefs("example.org", user, {xep::mam::ArchiveMode::Roster, {"a@b"}, {"c@d", "e@f"}});
   }
   accounts.setLastLogin("example.org", "alice", 1700000001);  // others stay NULL
+  // xep/admin and xep/register tables.
+  auto& c = db.connection();
+  c.execute("INSERT INTO motd (domain, version, subject, body, updated_at) VALUES (?, ?, ?, ?, ?)",
+            {std::string("example.org"), std::int64_t{1700000000000}, std::string(""), std::string("Welcome 👋\nline 2"),
+             std::int64_t{1700000000}});
+  c.execute("INSERT INTO motd_seen (domain, username, version) VALUES (?, ?, ?)",
+            {std::string("example.org"), std::string("🦜"), std::int64_t{1700000000000}});
+  c.execute("INSERT INTO invite_tokens (domain, token, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            {std::string("example.org"), std::string("tok3n"), std::string("admin@example.org"),
+             std::int64_t{1700000000}, std::int64_t{1700086400}});
+  c.execute("INSERT INTO account_removals (domain, username, removed_at) VALUES (?, ?, ?)",
+            {std::string("example.org"), std::string("gone"), std::int64_t{1700000000}});
   xep::muc::StoredRoom room;
   room.domain = "muc.example.org";
   room.room = "lobby";
