@@ -54,5 +54,6 @@ echo "--------------------------------------------------------------------------
 echo " Parley is starting for $domain (certificate: self-signed, dev/$domain.crt)"
 echo " admin account: admin@$domain   password: $(cat "$dev/admin-password")"
 echo " more accounts: ${ctl[*]} user add alice@$domain PASSWORD"
+echo " admin console: $root/build/parleyctl console --jid admin@$domain --host 127.0.0.1 --ca $dev/$domain.crt"
 echo "--------------------------------------------------------------------------"
 exec "$root/build/parleyd" --config "$dev/parley.toml"
