@@ -20,15 +20,24 @@ packages=(
 )
 [ "${PARLEY_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$PARLEY_DEPS_EXTRA" && packages+=("${extra[@]}")
 
+# The real-browser test (tests/e2e): Debian's Chromium driven by playwright-core, npm for Converse.js
+# (Debian's nodejs and npm unless a Node.js with npm is already installed).
+packages+=(chromium)
+command -v npm >/dev/null || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The browser test's npm packages (Converse.js, playwright-core) from the committed lock file into
+# tests/e2e/node_modules; nothing when they are already there.
+"$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/install.sh"
