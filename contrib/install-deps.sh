@@ -17,6 +17,8 @@ packages=(
   python3-h2 python3-cryptography
   # the MySQL backend's conformance and integration tests start a private MariaDB server
   mariadb-server
+  # promtool (Debian package prometheus): the HTTP tests check /metrics with Prometheus' own parser
+  prometheus curl
 )
 [ "${PARLEY_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$PARLEY_DEPS_EXTRA" && packages+=("${extra[@]}")
 

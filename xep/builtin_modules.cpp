@@ -20,6 +20,7 @@ PARLEY_MODULE(sm)
 PARLEY_MODULE(carbons)
 PARLEY_MODULE(csi)
 PARLEY_MODULE(metrics_module)
+PARLEY_MODULE(upload)
 PARLEY_MODULE(muc)
 PARLEY_MODULE(push)
 PARLEY_MODULE(push_appserver)
@@ -48,6 +49,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::carbons::kModule,            // XEP-0280
       xep::csi::kModule,                // XEP-0352
       xep::metrics_module::kModule,     // server metrics (Prometheus text) for admins
+      xep::upload::kModule,             // XEP-0363 HTTP file upload (component upload.<host>)
       xep::muc::kModule,                // XEP-0045 multi-user chat (component muc.<host>)
       xep::push::kModule,               // XEP-0357 push notifications to app servers
       xep::push_appserver::kModule,     // push.<host>: XEP-0357 app server, FCM and APNs (push/)

@@ -54,12 +54,14 @@ bool LoginLimiter::mayAttempt(std::string_view ip, std::string_view account, Clo
 }
 
 void LoginLimiter::failed(std::string_view ip, std::string_view account, Clock::time_point now) {
+  if (failures_) failures_->inc();
   std::lock_guard lock(mu_);
   bump(std::string(ip), now);
   if (!account.empty()) bump(pairKey(ip, account), now);
 }
 
 void LoginLimiter::succeeded(std::string_view ip, std::string_view account) {
+  if (successes_) successes_->inc();
   std::lock_guard lock(mu_);
   entries_.erase(pairKey(ip, account));
 }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "server/core/config.h"
+#include "server/metrics/metrics.h"
 
 namespace parley::c2s {
 
@@ -25,6 +26,11 @@ class LoginLimiter {
   void failed(std::string_view ip, std::string_view account, Clock::time_point now = Clock::now());
   void succeeded(std::string_view ip, std::string_view account);
   std::chrono::milliseconds delayFor(std::string_view ip, std::string_view account);
+  // Authentication outcomes for /metrics (parley_auth_total{result}); counted from then on.
+  void countInto(metrics::Counter* successes, metrics::Counter* failures) {
+    successes_ = successes;
+    failures_ = failures;
+  }
 
  private:
   struct Entry {
@@ -39,6 +45,8 @@ class LoginLimiter {
   std::size_t maxEntries_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
+  metrics::Counter* successes_ = nullptr;
+  metrics::Counter* failures_ = nullptr;
 };
 
 }  // namespace parley::c2s

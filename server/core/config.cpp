@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <arpa/inet.h>
+
 #include "server/log/log.h"
 #include "server/xmpp/jid.h"
 
@@ -146,6 +148,31 @@ const HostConfig* Config::host(std::string_view domain) const {
 bool Config::isAdmin(std::string_view bareJid) const {
   return std::find(admins.begin(), admins.end(), bareJid) != admins.end();
 }
+
+namespace {
+// An IPv4/IPv6 address, or with withPrefix a CIDR block ("10.0.0.0/8").
+bool validCidr(const std::string& text, bool withPrefix) {
+  std::string addr = text;
+  int maxBits = 128;
+  std::string bits;
+  if (auto slash = text.find('/'); slash != std::string::npos) {
+    if (!withPrefix) return false;
+    addr = text.substr(0, slash);
+    bits = text.substr(slash + 1);
+  }
+  unsigned char buf[16];
+  if (::inet_pton(AF_INET, addr.c_str(), buf) == 1)
+    maxBits = 32;
+  else if (::inet_pton(AF_INET6, addr.c_str(), buf) != 1)
+    return false;
+  if (bits.empty()) return true;
+  if (bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoi(bits) <= maxBits;
+}
+bool isLoopbackAddress(const std::string& a) {
+  return a == "::1" || a.rfind("127.", 0) == 0 || a == "::ffff:127.0.0.1";
+}
+}  // namespace
 
 Config loadConfig(const std::string& path) {
   toml::table root;
@@ -296,6 +323,50 @@ Config loadConfig(const std::string& path) {
     r.finish();
   } else {
     cfg.storage.sqlitePath = resolvePath(base, "data/parley.db");
+  }
+
+  if (const toml::table* t = top.getTable("http")) {
+    TableReader r(path, *t, "http");
+    HttpConfig& h = cfg.http;
+    h.publicUrl = r.getString("public_url", "");
+    while (!h.publicUrl.empty() && h.publicUrl.back() == '/') h.publicUrl.pop_back();
+    if (!h.publicUrl.empty() && h.publicUrl.rfind("https://", 0) != 0 && h.publicUrl.rfind("http://", 0) != 0)
+      r.fail("public_url", "must start with https:// or http://");
+    h.trustedProxies = r.getStringList("trusted_proxies", {});
+    for (const auto& ip : h.trustedProxies)
+      if (!validCidr(ip, false)) r.fail("trusted_proxies", fmt::format("\"{}\" is not an IP address", ip));
+    h.corsOrigins = r.getStringList("cors_origins", {});
+    h.maxHeaderSize = static_cast<std::size_t>(r.getInt("max_header_size", 16384, 1024, 1 << 20));
+    h.maxBodySize = static_cast<std::size_t>(r.getInt("max_body_size", 1 << 20, 1024, 1ll << 30));
+    h.headerTimeout = static_cast<int>(r.getInt("header_timeout", 10, 1, 3600));
+    h.idleTimeout = static_cast<int>(r.getInt("idle_timeout", 60, 1, 86400));
+    h.bodyTimeout = static_cast<int>(r.getInt("body_timeout", 30, 1, 3600));
+    h.maxRequestsPerConnection = static_cast<int>(r.getInt("max_requests_per_connection", 1000, 1, 1000000));
+    h.metricsAllow = r.getStringList("metrics_allow", h.metricsAllow);
+    for (const auto& c : h.metricsAllow)
+      if (!validCidr(c, true)) r.fail("metrics_allow", fmt::format("\"{}\" is not an address or CIDR", c));
+    h.metricsToken = r.getString("metrics_token", "");
+    h.accessLog = r.getBool("access_log", true);
+    if (const toml::node* n = r.get("listeners")) {
+      const toml::array* arr = n->as_array();
+      if (!arr) r.fail("listeners", "expected [[http.listeners]] tables");
+      for (const toml::node& e : *arr) {
+        if (!e.is_table()) r.failAt(e.source(), "http.listeners: expected [[http.listeners]] tables");
+        TableReader lr(path, *e.as_table(), "http.listeners");
+        HttpListenerConfig l;
+        l.address = lr.getString("address", "::");
+        l.tls = lr.getBool("tls", true);
+        l.port = static_cast<std::uint16_t>(lr.getInt("port", l.tls ? 5443 : 5280, 0, 65535));
+        if (!validCidr(l.address, false)) lr.fail("address", "must be an IP address");
+        // Plain HTTP carries passwords (WebSocket SASL) and upload URLs: only where nobody can listen in
+        // (loopback) or behind a TLS-terminating proxy the operator names.
+        if (!l.tls && !isLoopbackAddress(l.address) && h.trustedProxies.empty())
+          lr.fail("tls", "plain HTTP is only allowed on a loopback address or with [http] trusted_proxies");
+        lr.finish();
+        h.listeners.push_back(l);
+      }
+    }
+    r.finish();
   }
 
   if (const toml::table* t = top.getTable("modules")) {

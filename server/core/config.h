@@ -75,6 +75,29 @@ struct LimitsConfig {
   std::size_t writeQueueMax = 8 * 1024 * 1024;  // then disconnect it
 };
 
+// [http] and [[http.listeners]]: the HTTP server (server/http, docs/http.md).
+struct HttpListenerConfig {
+  std::string address = "::";
+  std::uint16_t port = 5443;
+  bool tls = true;  // plain HTTP only on a loopback address or with trusted_proxies set
+};
+
+struct HttpConfig {
+  std::vector<HttpListenerConfig> listeners;  // none: no HTTP server
+  std::string publicUrl;                      // base URL clients reach; "" = https://<first host>:<port>
+  std::vector<std::string> trustedProxies;    // IPs whose X-Forwarded-For/-Proto are believed
+  std::vector<std::string> corsOrigins;       // allowed Origins ("*" = any)
+  std::size_t maxHeaderSize = 16384;
+  std::size_t maxBodySize = 1 << 20;  // buffered request bodies (uploads stream and have their own limit)
+  int headerTimeout = 10;             // seconds to receive a whole request header
+  int idleTimeout = 60;               // seconds a kept-alive connection may wait for its next request
+  int bodyTimeout = 30;               // seconds a body read or write may go without progress
+  int maxRequestsPerConnection = 1000;
+  std::vector<std::string> metricsAllow = {"127.0.0.0/8", "::1/128"};  // CIDRs that may read /metrics
+  std::string metricsToken;  // "Authorization: Bearer <token>" also grants /metrics
+  bool accessLog = true;
+};
+
 class ConfigSection;
 
 struct ModuleSettings {
@@ -97,6 +120,7 @@ struct Config {
   AuthConfig auth;
   LimitsConfig limits;
   storage::StorageConfig storage;
+  HttpConfig http;
   ModuleSettings modules;
 
   const HostConfig* host(std::string_view domain) const;

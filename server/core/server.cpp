@@ -12,11 +12,13 @@
 
 #include "server/c2s/c2s_session.h"
 #include "server/c2s/login_limiter.h"
+#include "server/http/http_server.h"
 #include "server/log/log.h"
 #include "server/module/module.h"
 #include "server/net/listener.h"
 #include "server/net/tls_context.h"
 #include "server/presence/presence_service.h"
+#include "server/runtime/pool_metrics.h"
 #include "server/roster/roster_service.h"
 #include "server/stream/inbound_stream.h"
 #include "server/util/crypto.h"
@@ -120,7 +122,14 @@ void Server::start() {
   addressLimiter_ = std::make_unique<net::AddressLimiter>(config_.limits.connectionsPerIp,
                                                           config_.limits.unauthenticatedPerIp);
   loginLimiter_ = std::make_unique<c2s::LoginLimiter>(config_.auth);
+  loginLimiter_->countInto(
+      &metrics_.counter("parley_auth_total", "Client authentications by outcome.", {{"result", "success"}}),
+      &metrics_.counter("parley_auth_total", "Client authentications by outcome.", {{"result", "failure"}}));
+  runtime::setBlockingJobHistogram(&metrics_.histogram(
+      "parley_blocking_job_seconds", "Run time of blocking-pool jobs (storage, password hashing, file work).",
+      metrics::latencyBuckets()));
 
+  http_ = std::make_unique<http::HttpServer>(config_, *io_, *tls_, metrics_);
   io_->start();
   roster_->start();
   modules_->startAll(*this);
@@ -143,6 +152,7 @@ void Server::start() {
     bound_.push_back(BoundListener{l.type, l.address, listener->port()});
     listenerObjects_.push_back(std::move(listener));
   }
+  http_->start();
   scheduleHousekeeping();
   log::info("server.started", "hosts={} modules={} network_threads={}", config_.hosts.size(),
             modules_->started().size(), io_->size());
@@ -189,8 +199,10 @@ void Server::shutdown() {
   shutDown_ = true;
   stopping_ = true;
   log::info("server.stopping", "connections={} sessions={}", connectionCount(), sessions_.sessionCount());
-  // 1. No new connections.
+  // 1. No new connections; /health says 503 from now on; HTTP requests in flight get a moment.
+  if (http_) http_->setDraining();
   for (auto& l : listenerObjects_) l->stop();
+  if (http_) http_->stop(std::chrono::milliseconds(2000));
   io_->executor(0).post([this] { housekeepingTimer_.reset(); });
   // 2. Close every stream with <system-shutdown/>; their hooks still run (presence, last activity).
   std::vector<std::shared_ptr<session::Session>> open;
@@ -216,6 +228,8 @@ void Server::shutdown() {
   pool_->drainAndJoin();
   io_->stopAndJoin();
   listenerObjects_.clear();
+  http_.reset();
+  runtime::setBlockingJobHistogram(nullptr);
   log::info("server.stopped", "");
 }
 

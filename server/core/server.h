@@ -35,6 +35,9 @@ class AddressLimiter;
 namespace parley::module {
 class ModuleHost;
 }
+namespace parley::http {
+class HttpServer;
+}
 namespace parley::stream {
 struct StreamSettings;
 }
@@ -83,6 +86,9 @@ class Server {
   roster::RosterService& roster() { return *roster_; }
   presence::PresenceService& presence() { return *presence_; }
   net::TlsContexts& tls() { return *tls_; }
+  // The HTTP server (server/http/http_server.h): modules register routes in start(); its listeners
+  // ([[http.listeners]]) open after the modules started. Exists from start() on, also without listeners.
+  http::HttpServer& http() { return *http_; }
   net::AddressLimiter& addressLimiter() { return *addressLimiter_; }
   c2s::LoginLimiter& loginLimiter() { return *loginLimiter_; }
   const std::vector<BoundListener>& listeners() const { return bound_; }
@@ -117,6 +123,7 @@ class Server {
   std::unique_ptr<roster::RosterService> roster_;
   std::unique_ptr<presence::PresenceService> presence_;
   std::unique_ptr<net::TlsContexts> tls_;
+  std::unique_ptr<http::HttpServer> http_;
   std::unique_ptr<net::AddressLimiter> addressLimiter_;
   std::unique_ptr<c2s::LoginLimiter> loginLimiter_;
   std::vector<std::unique_ptr<net::Listener>> listenerObjects_;

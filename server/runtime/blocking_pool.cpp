@@ -1,9 +1,22 @@
 #include "server/runtime/blocking_pool.h"
 
+#include <atomic>
+#include <chrono>
+
 #include "server/log/log.h"
+#include "server/metrics/metrics.h"
+#include "server/runtime/pool_metrics.h"
 #include "server/util/thread_role.h"
 
 namespace parley::runtime {
+
+namespace {
+std::atomic<metrics::Histogram*> gJobHistogram{nullptr};
+}
+
+void setBlockingJobHistogram(metrics::Histogram* histogram) {
+  gJobHistogram.store(histogram);
+}
 
 BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread)
     : maxQueue_(maxQueuePerThread) {
@@ -22,8 +35,11 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread)
           job = std::move(w->queue.front());
           w->queue.pop_front();
         }
+        metrics::Histogram* hist = gJobHistogram.load(std::memory_order_relaxed);
+        const auto started = hist ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         try {
           job();
+          if (hist) hist->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         } catch (const std::exception& e) {
           log::error("pool.job.failed", "error=\"{}\"", e.what());
         } catch (...) {

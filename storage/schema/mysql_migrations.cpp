@@ -219,9 +219,24 @@ CREATE TABLE IF NOT EXISTS account_removals (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 )sql";
 
-// Reserved for HTTP file upload (XEP-0363): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion6 = "-- reserved";
+// HTTP file upload (XEP-0363, xep/upload): as on SQLite (table options spelled out: the macro may be
+// undefined above).
+constexpr std::string_view kVersion6 =
+    R"sql(
+CREATE TABLE IF NOT EXISTS upload_files (
+  domain       VARCHAR(255)  NOT NULL,
+  username     VARCHAR(255)  NOT NULL,
+  id           CHAR(32)      NOT NULL,
+  filename     VARCHAR(1023) COLLATE utf8mb4_bin NOT NULL,
+  size         BIGINT        NOT NULL,
+  content_type VARCHAR(255)  NOT NULL,
+  created_at   BIGINT        NOT NULL,
+  completed_at BIGINT        NOT NULL DEFAULT 0,
+  PRIMARY KEY (domain, username, id),
+  UNIQUE INDEX upload_files_id (id),
+  INDEX upload_files_age (completed_at, created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+)sql";
 
 // Push notifications (XEP-0357): as on SQLite. push_registrations is keyed by a hash of (service JID, node)
 // so the key fits InnoDB's 3072 bytes; device nodes are generated (32 hex characters). Table options

@@ -31,6 +31,7 @@ inline constexpr auto kUserTables = std::to_array<std::string_view>({
     "scram_credentials", "roster_items", "roster_versions", "user_data",
     "offline_messages",  "mam_messages", "mam_prefs",       "pep_items",
     "pep_nodes",         "push_registrations", "push_room_rules", "motd_seen", "account_removals",
+    "upload_files",
     "accounts",
 });
 
@@ -61,6 +62,7 @@ inline constexpr auto kTables = std::to_array<TableInfo>({
     {"push_registrations", "domain,username,reg_id"},
     {"push_room_rules", "domain,username,room"},
     {"push_devices", "domain,node"},
+    {"upload_files", "domain,username,id"},
 });
 
 // The version history of one engine: versions 1..N, oldest first. Throws for an engine without one.

@@ -209,9 +209,23 @@ CREATE TABLE account_removals (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-// Reserved for HTTP file upload (XEP-0363): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion6 = "-- reserved";
+// HTTP file upload (XEP-0363, xep/upload): one row per upload slot; completed_at is set when its PUT
+// finished. The file on disk is found from the id (never from client strings).
+constexpr std::string_view kVersion6 = R"sql(
+CREATE TABLE upload_files (
+  domain       TEXT    NOT NULL,
+  username     TEXT    NOT NULL,
+  id           TEXT    NOT NULL,            -- 32 hex characters (128 random bits), the URL's capability
+  filename     TEXT    NOT NULL,            -- sanitised, as in the URL
+  size         INTEGER NOT NULL,            -- bytes the PUT must send
+  content_type TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL,            -- unix seconds, slot handed out
+  completed_at INTEGER NOT NULL DEFAULT 0,  -- unix seconds, upload finished; 0: slot unused
+  PRIMARY KEY (domain, username, id)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX upload_files_id ON upload_files (id);
+CREATE INDEX upload_files_age ON upload_files (completed_at, created_at);
+)sql";
 
 // Push notifications (XEP-0357): the app servers each account enabled (publish-options kept as the XML of
 // the form), the account's per-room group chat rules, and the built-in app server's device registrations.

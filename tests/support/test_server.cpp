@@ -223,12 +223,14 @@ void TestServer::start() {
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
   posix_spawn_file_actions_addclose(&actions, pipefd[0]);
   std::string cfg = configPath();
-  std::vector<char*> args = {const_cast<char*>(PARLEYD_PATH), const_cast<char*>("--config"), cfg.data(),
-                             nullptr};
-  int rc = posix_spawn(&pid_, PARLEYD_PATH, &actions, nullptr, args.data(), environ);
+  // PARLEY_TEST_PARLEYD runs another parleyd binary (measurements with a release build).
+  const char* env = std::getenv("PARLEY_TEST_PARLEYD");
+  std::string bin = env && *env ? env : PARLEYD_PATH;
+  std::vector<char*> args = {bin.data(), const_cast<char*>("--config"), cfg.data(), nullptr};
+  int rc = posix_spawn(&pid_, bin.c_str(), &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(pipefd[1]);
-  ASSERT_EQ(rc, 0) << "cannot start " << PARLEYD_PATH;
+  ASSERT_EQ(rc, 0) << "cannot start " << bin;
   {
     std::lock_guard lock(mu_);
     eof_ = false;
@@ -239,7 +241,7 @@ void TestServer::start() {
   const std::size_t from = log_.size();
   bool ok = cv_.wait_for(lock, std::chrono::seconds(30), [&] {
     // "listener.ready type=c2s address=127.0.0.1 port=41641"
-    c2sPort_ = tlsPort_ = 0;
+    c2sPort_ = tlsPort_ = httpPort_ = 0;
     const std::string_view marker = "listener.ready type=";
     for (auto pos = log_.find(marker, from); pos != std::string::npos; pos = log_.find(marker, pos + 1)) {
       const auto eol = log_.find('\n', pos);
@@ -249,10 +251,13 @@ void TestServer::start() {
       auto port = static_cast<std::uint16_t>(std::stoi(line.substr(portAt + 6)));
       if (line.rfind("listener.ready type=c2s_tls ", 0) == 0)
         tlsPort_ = port;
+      else if (line.rfind("listener.ready type=https ", 0) == 0 || line.rfind("listener.ready type=http ", 0) == 0)
+        httpPort_ = port;
       else if (line.rfind("listener.ready type=c2s ", 0) == 0)
         c2sPort_ = port;
     }
-    return (c2sPort_ && tlsPort_) || eof_;
+    // "server.started" comes after every listener (the HTTP ones open last).
+    return (c2sPort_ && tlsPort_ && log_.find("server.started", from) != std::string::npos) || eof_;
   });
   ASSERT_TRUE(ok && c2sPort_ && tlsPort_) << "parleyd did not start:\n" << log_;
 }

@@ -54,6 +54,8 @@ class TestServer {
 
   std::uint16_t c2sPort() const { return c2sPort_; }
   std::uint16_t tlsPort() const { return tlsPort_; }
+  // The first [[http.listeners]] port (0 without one); HTTP listeners open before "server.started".
+  std::uint16_t httpPort() const { return httpPort_; }
   const std::string& domain() const { return options_.domain; }
   std::string jid(const std::string& local) const { return local + "@" + options_.domain; }
   const std::string& dir() const { return dir_; }
@@ -81,6 +83,7 @@ class TestServer {
   pid_t pid_ = -1;
   std::uint16_t c2sPort_ = 0;
   std::uint16_t tlsPort_ = 0;
+  std::uint16_t httpPort_ = 0;
   std::thread reader_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
