@@ -28,6 +28,7 @@ PARLEY_MODULE(adhoc)
 PARLEY_MODULE(admin)
 PARLEY_MODULE(reg)
 PARLEY_MODULE(pep)
+PARLEY_MODULE(websocket)
 #undef PARLEY_MODULE
 
 namespace parley::module {
@@ -57,6 +58,7 @@ const std::vector<ModuleInfo>& builtinModules() {
       xep::admin::kModule,              // XEP-0133 service administration, message of the day
       xep::reg::kModule,                // XEP-0077 in-band registration (off by default), XEP-0401 invites
       xep::pep::kModule,                // XEP-0163 PEP, XEP-0223, XEP-0402, XEP-0084/XEP-0398
+      xep::websocket::kModule,          // RFC 7395 XMPP over WebSocket, XEP-0156 host-meta
   };
   return modules;
 }
