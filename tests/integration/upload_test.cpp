@@ -351,8 +351,8 @@ TEST_F(UploadExpiryTest, ExpiredUrlIsRefused) {
 
 // A measurement, not a check (DISABLED_ unless asked for): a 100 MiB file PUT and GET over HTTPS, the
 // throughput of each and parleyd's peak RSS (VmHWM) after them. Run against a release build:
-//   PARLEY_TEST_PARLEYD=build-http-rel/parleyd build-http/tests/parley_integration_tests \
-//     --gtest_also_run_disabled_tests --gtest_filter='UploadBench.*'
+//   PARLEY_TEST_PARLEYD=build-http-rel/parleyd build-http/tests/parley_integration_tests
+//     --gtest_also_run_disabled_tests --gtest_filter='UploadBench.*'   (one command line)
 long vmHwmKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
