@@ -509,7 +509,7 @@ namespace parley::test {
 namespace {
 
 // Throughput of the app server to the local fake FCM/APNs (not run by default):
-//   PARLEY_TEST_PARLEYD=build-push-rel/parleyd PUSH_BENCH_MESSAGES=500 PUSH_BENCH_DEVICES=20 \
+//   PARLEY_TEST_PARLEYD=build-push-rel/parleyd PUSH_BENCH_MESSAGES=500 PUSH_BENCH_DEVICES=20
 //     parley_integration_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Throughput*'
 // One account with D registered devices (half FCM, half APNs) is offline; M messages arrive, each is
 // published to the D devices' nodes and delivered: M*D notifications. Prints notifications per second
