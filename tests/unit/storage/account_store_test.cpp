@@ -6,6 +6,7 @@
 #include "storage_conformance.h"
 #include "xep/mam/archive_store.h"
 #include "xep/offline/offline_store.h"
+#include "xep/pep/pep_store.h"
 
 namespace parley::storage::testing {
 namespace {
@@ -171,6 +172,20 @@ void fillUser(Database& db, std::string_view domain, std::string_view user) {
                           {std::string(domain), std::string(user)});
   db.connection().execute("INSERT INTO account_removals (domain, username, removed_at) VALUES (?, ?, 1)",
                           {std::string(domain), std::string(user)});
+  // xep/push: a registration and a room rule; xep/pep: a node with an item.
+  db.connection().execute(
+      "INSERT INTO push_registrations (domain, username, reg_id, service_jid, created_at) VALUES (?, ?, 'r', 'p', 1)",
+      {std::string(domain), std::string(user)});
+  db.connection().execute(
+      "INSERT INTO push_room_rules (domain, username, room, mode) VALUES (?, ?, 'r@muc', 'never')",
+      {std::string(domain), std::string(user)});
+  db.connection().execute(
+      "INSERT INTO upload_files (domain, username, id, filename, size, content_type, created_at) "
+      "VALUES (?, ?, ?, 'f.jpg', 1, 'image/jpeg', 1)",
+      {std::string(domain), std::string(user), std::string(domain) + "/" + std::string(user)});
+  xep::pep::PepStore pep(db);
+  pep.createNode(domain, user, "urn:xmpp:avatar:metadata", "", 1);
+  pep.publish(domain, user, "urn:xmpp:avatar:metadata", {"current", "", 1, "<metadata/>"}, 1);
   xep::offline::OfflineStore(db).push(domain, user, 1, "<message/>", 10);
   xep::mam::ArchiveStore archive(db);
   xep::mam::ArchiveRow row;
