@@ -82,7 +82,7 @@ class FakePushServer {
     int in[2], out[2];
     ASSERT_EQ(pipe(in), 0);
     ASSERT_EQ(pipe(out), 0);
-    const std::string script = fs::path(__FILE__).parent_path() / "push_fake_server.py";
+    const std::string script = std::string(PARLEY_INTEGRATION_DIR) + "/push_fake_server.py";
     pid_ = fork();
     if (pid_ == 0) {
       dup2(in[0], 0);
