@@ -30,6 +30,9 @@
 #                            knob)
 #   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
 #   BENCH_STANZA_RATE=       [limits] stanza_rate (and burst); default 50, or 1000000 with BENCH_MAM_MESSAGES
+#   BENCH_MYSQL_SOCKET=      a MariaDB/MySQL Unix socket (user root, no password; contrib/with-mariadb.sh
+#                            exports one as PARLEY_TEST_MYSQL): parleyd stores on a fresh database
+#                            `parley_bench` there instead of SQLite; accounts are made with parleyctl
 #   BENCH_KEEP=              1: keep the temporary directory (logs, config, reports)
 # The JSON reports are printed at the end, one per line.
 set -euo pipefail
@@ -37,6 +40,7 @@ set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 BENCH="$BUILD/contrib/bench/parley-bench"
 PARLEYD="$BUILD/parleyd"
+PARLEYCTL="$BUILD/parleyctl"
 for bin in "$BENCH" "$PARLEYD"; do
   [[ -x $bin ]] || { echo "run-local.sh: $bin not found; build first (see contrib/bench/README.md)" >&2; exit 1; }
 done
@@ -109,7 +113,11 @@ stanza_rate = $STANZA_RATE
 stanza_burst = $STANZA_RATE
 
 [storage]
-path = "data/parley.db"
+$(if [[ -n ${BENCH_MYSQL_SOCKET:-} ]]; then
+  printf 'backend = "mysql"\nsocket = "%s"\nuser = "root"\ndatabase = "parley_bench"\n' "$BENCH_MYSQL_SOCKET"
+else
+  printf 'path = "data/parley.db"\n'
+fi)
 
 [modules.muc]
 # The muc scenario may put every benchmark user in one room.
@@ -121,7 +129,15 @@ if [[ -n ${BENCH_MODULES:-} ]]; then
 fi
 
 echo "== provisioning $USERS accounts" >&2
-"$BENCH" provision --database "$DIR/data/parley.db" --users "$USERS" --threads 2 >"$DIR/provision.json"
+if [[ -n ${BENCH_MYSQL_SOCKET:-} ]]; then
+  mariadb -S "$BENCH_MYSQL_SOCKET" -u root -e \
+    "DROP DATABASE IF EXISTS parley_bench; CREATE DATABASE parley_bench CHARACTER SET utf8mb4"
+  for ((i = 0; i < USERS; i++)); do
+    "$PARLEYCTL" --config "$DIR/parley.toml" user add "bench$i@localhost" bench-password >/dev/null
+  done
+else
+  "$BENCH" provision --database "$DIR/data/parley.db" --users "$USERS" --threads 2 >"$DIR/provision.json"
+fi
 
 echo "== starting parleyd" >&2
 "$PARLEYD" --config "$DIR/parley.toml" 2>"$DIR/parleyd.log" &
