@@ -48,6 +48,13 @@ void PresenceService::outbound(session::Session& session, StanzaPtr stanza) {
   const bool initial = !unavailable && !state.available;
   const int priority = unavailable ? 0 : priorityOf(stanza->element());
 
+  // The routing table changes before anyone hears of it: a contact that reacts to this presence (a
+  // message to the bare JID right after a priority change) must be routed by the new state.
+  if (unavailable)
+    server_.sessions().setPresence(session, false, 0, nullptr);
+  else
+    server_.sessions().setPresence(session, true, priority, stanza->elementPtr());
+
   // Broadcast without 'to': each recipient gets its own addressed copy sharing the payload.
   auto broadcastTo = [&](const Jid& to) { server_.router().route(stanza->withAddresses(user, to)); };
   if (roster) {
@@ -69,14 +76,12 @@ void PresenceService::outbound(session::Session& session, StanzaPtr stanza) {
     state.goneStatus = stanza->element().childText("status", "jabber:client");
     state.available = false;
     state.last = nullptr;
-    server_.sessions().setPresence(session, false, 0, nullptr);
     return;
   }
 
   state.available = true;
   state.priority = priority;
   state.last = stanza->elementPtr();
-  server_.sessions().setPresence(session, true, priority, stanza->elementPtr());
   // The user's own available presence comes back to the resource that sent it (RFC 6121 §4.2.2).
   session.deliver(stanza->withAddresses(user, user));
 
