@@ -122,12 +122,41 @@ struct ThreadObserver final : SessionObserver {
       last = sequence + 1;
   }
 
-  // XEP-0045 §7.2.2: the occupant's own presence (status 110) completes its room join.
-  void onPresence(Session&, const xml::Element& presence) override {
+  // XEP-0045 §7.2.2: the occupant's own presence (status 110) completes its room join. With status 201
+  // the join created the room, which stays locked until its owner accepts the default configuration
+  // (§10.1.2, instant room): the creator submits an empty form.
+  void onPresence(Session& session, const xml::Element& presence) override {
+    if (presence.attr("type") == "error") {
+      const auto* error = presence.child("error", xml::ns::kClient);
+      ++joinErrors[error && !error->children().empty() ? error->children().front()->name()
+                                                       : std::string("error")];
+      return;
+    }
     const auto* x = presence.child("x", xml::ns::kMucUser);
-    if (!x || presence.attr("type") == "error") return;
-    for (const auto& status : x->childrenNamed("status", xml::ns::kMucUser))
-      if (status->attr("code") == "110") ++joined;
+    if (!x) return;
+    bool self = false, created = false;
+    for (const auto& status : x->childrenNamed("status", xml::ns::kMucUser)) {
+      if (status->attr("code") == "110") self = true;
+      if (status->attr("code") == "201") created = true;
+    }
+    if (!self) return;
+    ++joined;
+    if (!created) return;
+    ++unlocksSent;
+    const auto from = presence.attr("from");
+    std::string room;
+    xml::appendEscapedAttr(room, from.substr(0, from.find('/')));
+    session.send("<iq type='set' id='unlock' to='" + room +
+                 "'><query xmlns='http://jabber.org/protocol/muc#owner'>"
+                 "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
+  }
+
+  void onIqResponse(Session&, const xml::Element& iq) override {
+    if (iq.attr("id") != "unlock") return;
+    if (iq.attr("type") == "result")
+      ++unlocked;
+    else
+      ++joinErrors["instant room configuration refused"];
   }
 
   void onEnded(Session&, std::string_view reason) override {
@@ -136,9 +165,11 @@ struct ThreadObserver final : SessionObserver {
   }
 
   Countdown& ended;
-  FailureCounts dropped;  // sessions the server ended before we closed them, by reason
-  bool checkOrder = true;   // chat: one sender per receiver, so sequence numbers arrive in order
-  std::size_t joined = 0;   // muc: room joins completed
+  FailureCounts dropped;   // sessions the server ended before we closed them, by reason
+  bool checkOrder = true;  // chat: one sender per receiver, so sequence numbers arrive in order
+  std::size_t joined = 0;  // muc: room joins completed
+  std::size_t unlocksSent = 0, unlocked = 0;  // muc: rooms created by a join, and unlocked by their owner
+  FailureCounts joinErrors;                   // muc: joins refused, by condition
   // chat
   std::size_t sent = 0;
   std::size_t received = 0;
@@ -622,8 +653,9 @@ int runChat(const Options& o) {
 int runMuc(const Options& o) {
   const std::size_t rooms = o.rooms;
   if (o.users < 2 || rooms == 0 || o.users % rooms != 0 || o.rate <= 0 || o.durationSeconds <= 0) {
-    fmt::print(stderr,
-               "parley-bench: muc needs --users >= 2, a multiple of --rooms, --rate > 0 and --duration > 0\n");
+    fmt::print(
+        stderr,
+        "parley-bench: muc needs --users >= 2, a multiple of --rooms, --rate > 0 and --duration > 0\n");
     return 1;
   }
   const std::size_t perRoom = o.users / rooms;
@@ -635,13 +667,8 @@ int runMuc(const Options& o) {
   b.note(fmt::format("muc: {} occupants in {} room(s) of {} at {}, {} msg/s for {} s, {} thread(s)", o.users,
                      rooms, perRoom, service, o.rate, o.durationSeconds, b.pool.size()));
   auto roomOf = [&](std::size_t i) { return fmt::format("{}{}@{}", o.roomPrefix, i % rooms, service); };
-  auto r = loginAll(b, o.users, [&](const std::shared_ptr<Session>& s, std::size_t thread) {
-    s->run(*observers[thread]);
-    // Without the MUC <x/> a new room is an instant room (XEP-0045 §10.1.1), so no configuration
-    // round trip is needed and every occupant joins the same way.
-    s->send(fmt::format("<presence to='{}/u{}'/>", roomOf(s->userIndex() - o.firstUser),
-                        s->userIndex() - o.firstUser));
-  });
+  auto r = loginAll(
+      b, o.users, [&](const std::shared_ptr<Session>& s, std::size_t thread) { s->run(*observers[thread]); });
   for (std::size_t i = r.stats.ok; i < o.users; ++i) ended.arrive();
   if (r.stats.ok != o.users) {
     printLogin(b, r, o.users);
@@ -651,18 +678,53 @@ int runMuc(const Options& o) {
     return 1;
   }
 
-  // Every occupant must be in before the clock starts, or the expected count is wrong.
+  // XEP-0045 §7.2: a join is a presence with the MUC <x/>; no history (§7.2.15), or an earlier run's
+  // messages would be counted. The first occupant of each room joins alone and, when the join created
+  // the room, unlocks it as an instant room (§10.1.2); then everybody else joins. Every occupant must be
+  // in before the clock starts, or the expected count is wrong.
   const auto joinDeadline = Clock::now() + millis(o.timeoutSeconds);
-  std::size_t joined = 0;
-  for (;;) {
-    joined = 0;
-    for (std::size_t t = 0; t < b.pool.size(); ++t) joined += b.pool.runOn(t, [&] { return observers[t]->joined; });
-    if (joined >= o.users || Clock::now() > joinDeadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  struct JoinState {
+    std::size_t joined = 0, unlocksSent = 0, unlocked = 0;
+  };
+  auto joinState = [&] {
+    JoinState all;
+    for (std::size_t t = 0; t < b.pool.size(); ++t)
+      b.pool.runOn(t, [&, t] {
+        all.joined += observers[t]->joined;
+        all.unlocksSent += observers[t]->unlocksSent;
+        all.unlocked += observers[t]->unlocked;
+      });
+    return all;
+  };
+  auto join = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i)
+      asio::post(b.pool.io(r.threadOf[i]), [s = r.sessions[i], room = roomOf(i), i] {
+        std::string stanza = "<presence to='";
+        xml::appendEscapedAttr(stanza, fmt::format("{}/u{}", room, i));
+        stanza += "'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>";
+        s->send(std::move(stanza));
+      });
+  };
+  auto waitJoins = [&](std::size_t n) {
+    for (;;) {
+      const auto st = joinState();
+      if ((st.joined >= n && st.unlocked >= st.unlocksSent) || Clock::now() > joinDeadline) return st.joined;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  join(0, rooms);
+  std::size_t joined = waitJoins(rooms);
+  if (joined >= rooms) {
+    join(rooms, o.users);
+    joined = waitJoins(o.users);
   }
   if (joined < o.users) {
-    fmt::print(stderr, "parley-bench: only {} of {} occupants joined within {} s (room size limit?)\n", joined,
-               o.users, o.timeoutSeconds);
+    FailureCounts errors;
+    for (std::size_t t = 0; t < b.pool.size(); ++t)
+      merge(errors, b.pool.runOn(t, [&, t] { return observers[t]->joinErrors; }));
+    fmt::print(stderr, "parley-bench: only {} of {} occupants joined within {} s (room size limit?)\n",
+               joined, o.users, o.timeoutSeconds);
+    for (const auto& [reason, n] : errors) fmt::print(stderr, "  join refused {}×: {}\n", n, reason);
     closeAll(b, r.sessions, r.threadOf, ended);
     b.pool.stop();
     return 1;
@@ -682,10 +744,10 @@ int runMuc(const Options& o) {
     const auto first =
         start + std::chrono::duration_cast<Clock::duration>(interval * (static_cast<double>(i) / senders));
     const std::size_t thread = r.threadOf[i];
-    asio::co_spawn(b.pool.io(thread),
-                   chatSender(r.sessions[i], std::move(to), first, interval, end, observers[thread].get(),
-                              "groupchat"),
-                   asio::detached);
+    asio::co_spawn(
+        b.pool.io(thread),
+        chatSender(r.sessions[i], std::move(to), first, interval, end, observers[thread].get(), "groupchat"),
+        asio::detached);
   }
   std::this_thread::sleep_until(end);
   b.note(fmt::format("draining for {} s", o.drainSeconds));
@@ -716,9 +778,8 @@ int runMuc(const Options& o) {
 
   if (!o.jsonOnly) {
     printLogin(b, r, o.users);
-    fmt::print(stderr,
-               "messages:      {} sent, {} deliveries of {} expected, {} lost; {:.1f} deliveries/s\n", sent,
-               received, expected, lost, static_cast<double>(received) / o.durationSeconds);
+    fmt::print(stderr, "messages:      {} sent, {} deliveries of {} expected, {} lost; {:.1f} deliveries/s\n",
+               sent, received, expected, lost, static_cast<double>(received) / o.durationSeconds);
     fmt::print(stderr, "latency:       p50 {:.2f} ms, p99 {:.2f} ms, p99.9 {:.2f} ms, max {:.2f} ms\n",
                latency.p50 * 1000, latency.p99 * 1000, latency.p999 * 1000, latency.max * 1000);
     fmt::print(stderr, "cpu:           client {:.2f} s", clientCpu);

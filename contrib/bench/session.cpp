@@ -189,10 +189,13 @@ asio::awaitable<xml::ElementPtr> Session::openStream() {
 asio::awaitable<void> Session::authenticate(const xml::Element& features) {
   const auto* mechanisms = features.child("mechanisms", ns::kSasl);
   bool offered = false;
+  std::string all;  // what the server offers, for the failure reason
   if (mechanisms)
-    for (const auto& m : mechanisms->childrenNamed("mechanism", ns::kSasl))
+    for (const auto& m : mechanisms->childrenNamed("mechanism", ns::kSasl)) {
       if (m->text() == settings_.mechanism) offered = true;
-  if (!offered) throw Failure("auth: " + settings_.mechanism + " not offered");
+      all += (all.empty() ? "" : " ") + m->text();
+    }
+  if (!offered) throw Failure("auth: " + settings_.mechanism + " not offered (offered: " + all + ")");
 
   const std::string user = settings_.prefix + std::to_string(userIndex_);
   const std::string authOpen =
