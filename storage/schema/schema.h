@@ -53,6 +53,8 @@ inline constexpr auto kTables = std::to_array<TableInfo>({
     {"mam_prefs", "domain,username"},
     {"muc_rooms", "domain,room"},
     {"muc_affiliations", "domain,room,jid"},
+    {"muc_archive", "id"},
+    {"muc_vcards", "domain,room"},
     {"motd", "domain"},
     {"motd_seen", "domain,username"},
     {"invite_tokens", "domain,token"},

@@ -267,9 +267,38 @@ CREATE TABLE push_devices (
 CREATE INDEX push_devices_owner ON push_devices (domain, owner, device_id);
 )sql";
 
-// Reserved for multi-user chat archive and room data (XEP-0045, XEP-0313): filled by the change that adds those tables. Until then a comment, which both
-// engines run as no statement at all.
-constexpr std::string_view kVersion8 = "-- reserved";
+// Multi-user chat archive and room data (XEP-0045, XEP-0313, xep/muc/muc_archive_store.cpp): the
+// archive of each room's groupchat messages (one row per message, not per recipient), in the XML the
+// room broadcast (from the sender's occupant JID, no 'to', with the room's <stanza-id/>), or the
+// XEP-0425 tombstone that replaced it; the sender's real JID kept apart so that only those allowed to
+// see it get it. Ids come from the module's archive clock (increasing, never reused), as in
+// mam_messages. Each room's vCard-temp (XEP-0054/XEP-0486 room avatars), and two room settings:
+// archiving (muc#roomconfig_enablearchiving) and the avatar hash shown in disco#info.
+constexpr std::string_view kVersion8 = R"sql(
+CREATE TABLE muc_archive (
+  id              INTEGER PRIMARY KEY,
+  domain          TEXT    NOT NULL,             -- the MUC service, e.g. muc.example.org
+  room            TEXT    NOT NULL,             -- the room's localpart
+  nick            TEXT    NOT NULL,             -- the sender's nick ('' : the room itself)
+  sender_jid      TEXT    NOT NULL DEFAULT '',  -- the sender's real bare JID ('' : the room itself)
+  sender_resource TEXT    NOT NULL DEFAULT '',
+  stamp           INTEGER NOT NULL,             -- unix microseconds, when the room took it
+  xml             TEXT    NOT NULL
+) STRICT;
+CREATE INDEX muc_archive_room ON muc_archive (domain, room, id);
+CREATE INDEX muc_archive_sender ON muc_archive (domain, room, sender_jid, id);
+CREATE INDEX muc_archive_stamp ON muc_archive (domain, room, stamp);
+
+CREATE TABLE muc_vcards (
+  domain TEXT NOT NULL,
+  room   TEXT NOT NULL,
+  vcard  TEXT NOT NULL,                         -- the <vCard xmlns='vcard-temp'/> as set by an owner
+  PRIMARY KEY (domain, room)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE muc_rooms ADD COLUMN archiving INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE muc_rooms ADD COLUMN avatar_hash TEXT NOT NULL DEFAULT '';  -- SHA-1 hex of each PHOTO, space-separated
+)sql";
 
 constexpr std::array<Migration, 8> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},

@@ -60,21 +60,31 @@ struct Filter {
   }
 };
 
+std::string ownerWhere(const ArchiveTable& t) {
+  return "domain = ? AND " + std::string(t.owner) + " = ?";
+}
+
 // XEP-0313 §4.1.2: 'start'/'end' are stamp bounds. Ids grow with stamps, so each bound becomes an id
 // bound found through the stamp index, and the page query stays a range on an id index. (If the clock
 // ever ran backwards, messages stamped in the overlap may fall outside a time-filtered query.)
-Filter buildFilter(Connection& c, const ArchiveQuery& q) {
+Filter buildFilter(Connection& c, const ArchiveTable& t, const ArchiveQuery& q) {
   Filter f;
-  f.sql = "domain = ? AND username = ?";
+  f.sql = ownerWhere(t);
   f.params = {text(q.domain), text(q.user)};
   if (q.with) {
-    f.add("with_jid = ?", *q.with);
-    if (q.withResource) f.add("with_resource = ?", *q.withResource);
+    f.add(std::string(t.with) + " = ?", *q.with);
+    if (q.withResource) {
+      if (t.withResource.empty()) {
+        f.empty = true;
+        return f;
+      }
+      f.add(std::string(t.withResource) + " = ?", *q.withResource);
+    }
   }
+  const std::string table(t.name);
   if (q.start) {
     auto rows = c.query(
-        "SELECT id FROM mam_messages WHERE domain = ? AND username = ? AND stamp >= ? ORDER BY stamp, id "
-        "LIMIT 1",
+        "SELECT id FROM " + table + " WHERE " + ownerWhere(t) + " AND stamp >= ? ORDER BY stamp, id LIMIT 1",
         {text(q.domain), text(q.user), *q.start});
     if (rows.empty()) {
       f.empty = true;
@@ -84,10 +94,9 @@ Filter buildFilter(Connection& c, const ArchiveQuery& q) {
     f.add("stamp >= ?", *q.start);
   }
   if (q.end) {
-    auto rows = c.query(
-        "SELECT id FROM mam_messages WHERE domain = ? AND username = ? AND stamp <= ? ORDER BY stamp DESC, "
-        "id DESC LIMIT 1",
-        {text(q.domain), text(q.user), *q.end});
+    auto rows = c.query("SELECT id FROM " + table + " WHERE " + ownerWhere(t) +
+                            " AND stamp <= ? ORDER BY stamp DESC, id DESC LIMIT 1",
+                        {text(q.domain), text(q.user), *q.end});
     if (rows.empty()) {
       f.empty = true;
       return f;
@@ -109,15 +118,21 @@ Filter buildFilter(Connection& c, const ArchiveQuery& q) {
   return f;
 }
 
-std::int64_t countWhere(Connection& c, const std::string& where, const std::vector<Value>& params) {
-  return c.query("SELECT COUNT(*) FROM mam_messages WHERE " + where, params)[0].getInt(0);
+std::int64_t countWhere(Connection& c, const ArchiveTable& t, const std::string& where,
+                        const std::vector<Value>& params) {
+  return c.query("SELECT COUNT(*) FROM " + std::string(t.name) + " WHERE " + where, params)[0].getInt(0);
 }
 
 ArchivedMessage messageFrom(const Row& r) {
-  return ArchivedMessage{r.getInt(0), r.getInt(1), r.getInt(2) != 0, r.getText(3), r.getText(4)};
+  return ArchivedMessage{r.getInt(0),  r.getInt(1),  r.getInt(2) != 0,
+                         r.getText(3), r.getText(4), r.getText(5)};
 }
 
-constexpr std::string_view kColumns = "SELECT id, stamp, outgoing, with_jid, xml FROM mam_messages WHERE ";
+std::string columns(const ArchiveTable& t) {
+  return "SELECT id, stamp, " + std::string(t.outgoing) + ", " + std::string(t.with) + ", " +
+         (t.withResource.empty() ? std::string("''") : std::string(t.withResource)) + ", xml FROM " +
+         std::string(t.name) + " WHERE ";
+}
 
 }  // namespace
 
@@ -171,23 +186,22 @@ std::int64_t ArchiveStore::maxId() {
   return db_.connection().query("SELECT MAX(id) FROM mam_messages")[0].getInt(0);
 }
 
-bool ArchiveStore::contains(std::string_view domain, std::string_view user, std::int64_t id) {
-  return !db_.connection()
-              .query("SELECT 1 FROM mam_messages WHERE id = ? AND domain = ? AND username = ?",
-                     {id, text(domain), text(user)})
+bool archiveContains(Connection& c, const ArchiveTable& t, std::string_view domain, std::string_view owner,
+                     std::int64_t id) {
+  return !c.query("SELECT 1 FROM " + std::string(t.name) + " WHERE id = ? AND " + ownerWhere(t),
+                  {id, text(domain), text(owner)})
               .empty();
 }
 
-ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
-  Connection& c = db_.connection();
+ArchivePage queryArchive(Connection& c, const ArchiveTable& t, const ArchiveQuery& q) {
   ArchivePage page;
-  Filter f = buildFilter(c, q);
+  Filter f = buildFilter(c, t, q);
   if (f.empty) {
     if (q.count) page.count = 0;
     return page;
   }
   if (q.max > 0) {
-    std::string sql(kColumns);
+    std::string sql = columns(t);
     sql += f.sql;
     auto params = f.params;
     if (q.pageAfter) {
@@ -210,14 +224,15 @@ ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
   }
   if (q.count) {
     if (page.messages.empty()) {
-      page.count = countWhere(c, f.sql, f.params);
+      page.count = countWhere(c, t, f.sql, f.params);
     } else {
       // The set's size and the page's position in it, in one pass over the matching index range.
       std::vector<Value> params;
       params.reserve(f.params.size() + 1);
       params.emplace_back(std::in_place_type<std::int64_t>, page.messages.front().id);
       params.insert(params.end(), f.params.begin(), f.params.end());
-      auto r = c.query("SELECT COUNT(*), COUNT(CASE WHEN id < ? THEN 1 END) FROM mam_messages WHERE " + f.sql,
+      auto r = c.query("SELECT COUNT(*), COUNT(CASE WHEN id < ? THEN 1 END) FROM " + std::string(t.name) +
+                           " WHERE " + f.sql,
                        params);
       page.count = r[0].getInt(0);
       page.firstIndex = r[0].getInt(1);
@@ -227,20 +242,31 @@ ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
   return page;
 }
 
-std::optional<std::pair<ArchivedMessage, ArchivedMessage>> ArchiveStore::bounds(std::string_view domain,
-                                                                                std::string_view user) {
-  Connection& c = db_.connection();
-  auto first = c.query(std::string(kColumns) + "domain = ? AND username = ? ORDER BY id LIMIT 1",
-                       {text(domain), text(user)});
+std::optional<std::pair<ArchivedMessage, ArchivedMessage>> archiveBounds(Connection& c, const ArchiveTable& t,
+                                                                         std::string_view domain,
+                                                                         std::string_view owner) {
+  auto first = c.query(columns(t) + ownerWhere(t) + " ORDER BY id LIMIT 1", {text(domain), text(owner)});
   if (first.empty()) return std::nullopt;
-  auto last = c.query(std::string(kColumns) + "domain = ? AND username = ? ORDER BY id DESC LIMIT 1",
-                      {text(domain), text(user)});
+  auto last = c.query(columns(t) + ownerWhere(t) + " ORDER BY id DESC LIMIT 1", {text(domain), text(owner)});
   if (last.empty()) return std::nullopt;  // deleted in between
   return std::make_pair(messageFrom(first[0]), messageFrom(last[0]));
 }
 
+bool ArchiveStore::contains(std::string_view domain, std::string_view user, std::int64_t id) {
+  return archiveContains(db_.connection(), kUserArchive, domain, user, id);
+}
+
+ArchivePage ArchiveStore::query(const ArchiveQuery& q) {
+  return queryArchive(db_.connection(), kUserArchive, q);
+}
+
+std::optional<std::pair<ArchivedMessage, ArchivedMessage>> ArchiveStore::bounds(std::string_view domain,
+                                                                                std::string_view user) {
+  return archiveBounds(db_.connection(), kUserArchive, domain, user);
+}
+
 std::int64_t ArchiveStore::count(std::string_view domain, std::string_view user) {
-  return countWhere(db_.connection(), "domain = ? AND username = ?", {text(domain), text(user)});
+  return countWhere(db_.connection(), kUserArchive, ownerWhere(kUserArchive), {text(domain), text(user)});
 }
 
 std::int64_t ArchiveStore::removeBelow(std::int64_t idBelow, std::int64_t limit) {

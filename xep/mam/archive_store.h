@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/database.h"
@@ -32,12 +33,13 @@ struct ArchivedMessage {
   std::int64_t stamp = 0;
   bool outgoing = false;
   std::string with;
+  std::string withResource;
   std::string xml;
 };
 
 // One query (XEP-0313 §4.1 form fields and XEP-0059 paging), already validated and decoded.
 struct ArchiveQuery {
-  std::string domain, user;
+  std::string domain, user;                 // the archive: its domain and owner (account or room localpart)
   std::optional<std::string> with;          // bare JID
   std::optional<std::string> withResource;  // with a resource: only exactly that full JID matches
   std::optional<std::int64_t> start, end;   // inclusive, unix microseconds
@@ -60,6 +62,30 @@ struct ArchivePage {
   std::int64_t count = -1;       // messages matching the filters, paging aside (-1: not computed)
   std::int64_t firstIndex = -1;  // position of messages.front() among them (XEP-0059 <first index>)
 };
+
+// The shape of an archive table, so that one implementation of the filters and the paging serves the
+// user archives (mam_messages) and the room archives of xep/muc (muc_archive). Identifiers only, from
+// code (never from clients).
+struct ArchiveTable {
+  std::string_view name;          // the table
+  std::string_view owner;         // the column naming the archive within its domain
+  std::string_view with;          // the column the 'with' filter matches (a bare JID, or a nick)
+  std::string_view withResource;  // the column matched when 'with' has a resource ("": never)
+  std::string_view outgoing;      // expression for ArchivedMessage::outgoing ("0" where meaningless)
+};
+inline constexpr ArchiveTable kUserArchive{"mam_messages", "username", "with_jid", "with_resource",
+                                           "outgoing"};
+
+// Blocking. The page of `q` in `table` (the filters of XEP-0313 §4.1, the paging of XEP-0059).
+ArchivePage queryArchive(storage::Connection& c, const ArchiveTable& table, const ArchiveQuery& q);
+// The id belongs to that archive.
+bool archiveContains(storage::Connection& c, const ArchiveTable& table, std::string_view domain,
+                     std::string_view owner, std::int64_t id);
+// The oldest and the newest message of an archive (XEP-0313 §5 metadata).
+std::optional<std::pair<ArchivedMessage, ArchivedMessage>> archiveBounds(storage::Connection& c,
+                                                                         const ArchiveTable& table,
+                                                                         std::string_view domain,
+                                                                         std::string_view owner);
 
 enum class ArchiveMode { Always, Never, Roster };
 std::string_view archiveModeName(ArchiveMode m);  // "always", "never", "roster"

@@ -43,6 +43,7 @@
 #include "storage/roster_store.h"
 #include "xep/mam/archive_id.h"
 #include "xep/mam/archive_store.h"
+#include "xep/mam/mam_query.h"
 
 namespace parley::xep::mam {
 
@@ -56,8 +57,6 @@ using xmpp::StanzaPtr;
 constexpr std::string_view kMam = xml::ns::kMam;
 constexpr std::string_view kExtended = "urn:xmpp:mam:2#extended";
 constexpr std::string_view kSid = xml::ns::kStanzaId;
-constexpr std::string_view kForms = xml::ns::kDataForms;
-constexpr std::string_view kRsm = xml::ns::kRsm;
 constexpr std::int64_t kRetentionChunk = 5000;
 
 // --- What is worth archiving ----------------------------------------------------------------------
@@ -274,28 +273,10 @@ class SweeperGuard {
 
 // --- Queries --------------------------------------------------------------------------------------
 
-struct QueryError {
-  StanzaError condition;
-  std::string text;
-};
-
-struct ParsedQuery {
-  ArchiveQuery query;
-  std::vector<std::int64_t> mustExist;  // ids the client named: item-not-found unless in the archive
-  std::string queryId;
-  bool flip = false;
-};
-
 struct QueryOutcome {
   bool notFound = false;
   ArchivePage page;
 };
-
-std::vector<std::string> fieldValues(const xml::Element& field) {
-  std::vector<std::string> out;
-  for (const auto& v : field.childrenNamed("value", kForms)) out.push_back(v->text());
-  return out;
-}
 
 class MamModule final : public module::Module {
  public:
@@ -304,19 +285,20 @@ class MamModule final : public module::Module {
     auto parsed = archiveModeFromName(mode);
     if (!parsed) section.fail("default", "expected \"always\", \"roster\" or \"never\"");
     defaultMode_ = *parsed;
-    maxPageSize_ = section.getInt("max_page_size", 250, 1, 10000);
-    defaultPageSize_ = section.getInt("default_page_size", 50, 1, 10000);
-    if (defaultPageSize_ > maxPageSize_) section.fail("default_page_size", "must not exceed max_page_size");
+    limits_.maxPageSize = section.getInt("max_page_size", 250, 1, 10000);
+    limits_.defaultPageSize = section.getInt("default_page_size", 50, 1, 10000);
+    if (limits_.defaultPageSize > limits_.maxPageSize)
+      section.fail("default_page_size", "must not exceed max_page_size");
     retentionDays_ = section.getInt("retention_days", 0, 0, 365 * 100);
     cleanupInterval_ = section.getInt("cleanup_interval", 3600, 1, 7 * 24 * 3600);
     maxPrefsJids_ = section.getInt("max_prefs_jids", 1000, 0, 100000);
     const auto count = section.getString("rsm_count", "first_page");
     if (count == "always")
-      rsmCount_ = RsmCount::Always;
+      limits_.count = RsmCount::Always;
     else if (count == "first_page")
-      rsmCount_ = RsmCount::FirstPage;
+      limits_.count = RsmCount::FirstPage;
     else if (count == "never")
-      rsmCount_ = RsmCount::Never;
+      limits_.count = RsmCount::Never;
     else
       section.fail("rsm_count", "expected \"always\", \"first_page\" or \"never\"");
   }
@@ -469,97 +451,20 @@ class MamModule final : public module::Module {
     return false;
   }
 
-  std::optional<std::int64_t> decodeId(const IqRequest& req, std::string_view text) const {
-    return codec_->decode(text, req.target.bareStr());
-  }
-
-  // XEP-0313 §4.1 form and XEP-0059 <set/>.
+  // XEP-0313 §4.1 form and XEP-0059 <set/> (mam_query.h), on this account's archive.
   std::variant<ParsedQuery, QueryError> parse(const IqRequest& req) const {
-    const xml::Element& q = req.payload();
-    ParsedQuery p;
-    p.queryId = std::string(q.attr("queryid"));
-    auto& aq = p.query;
-    aq.domain = req.target.domain();
-    aq.user = req.target.local();
-    aq.max = defaultPageSize_;
-    auto unknownId = QueryError{StanzaError::ItemNotFound, "no message with that id in this archive"};
-    if (const auto* x = q.child("x", kForms)) {
-      if (!x->attr("type").empty() && x->attr("type") != "submit")
-        return QueryError{StanzaError::BadRequest, "the query form must be of type submit"};
-      for (const auto& field : x->childrenNamed("field", kForms)) {
-        const auto var = field->attr("var");
-        auto values = fieldValues(*field);
-        if (var == "ids") {
-          if (values.size() > static_cast<std::size_t>(maxPageSize_))
-            return QueryError{StanzaError::PolicyViolation, "too many ids"};
-          for (const auto& v : values) {
-            auto id = decodeId(req, v);
-            if (!id) return unknownId;
-            aq.ids.push_back(*id);
-            p.mustExist.push_back(*id);
-          }
-          continue;
-        }
-        if (values.size() > 1)
-          return QueryError{StanzaError::BadRequest, std::string(var) + " takes one value"};
-        const std::string value = values.empty() ? std::string() : values[0];
-        if (var == "FORM_TYPE") {
-          if (value != kMam) return QueryError{StanzaError::BadRequest, "FORM_TYPE must be urn:xmpp:mam:2"};
-        } else if (var == "with") {
-          auto jid = Jid::parse(value);
-          if (!jid) return QueryError{StanzaError::JidMalformed, "'with' is not a JID"};
-          aq.with = jid->bareStr();
-          if (jid->isFull()) aq.withResource = jid->resource();
-        } else if (var == "start" || var == "end") {
-          auto t = parseMicros(value);
-          if (!t)
-            return QueryError{StanzaError::BadRequest, std::string(var) + " is not a XEP-0082 DateTime"};
-          (var == "start" ? aq.start : aq.end) = *t;
-        } else if (var == "after-id" || var == "before-id") {
-          auto id = decodeId(req, value);
-          if (!id) return unknownId;
-          p.mustExist.push_back(*id);
-          auto& bound = var == "after-id" ? aq.afterId : aq.beforeId;
-          bound = *id;
-        } else {
-          // XEP-0313 §4.1.5: fields the server does not know.
-          return QueryError{StanzaError::FeatureNotImplemented, "unsupported field: " + std::string(var)};
-        }
+    const std::string account = req.target.bareStr();
+    auto parsed = parseQuery(req.payload(), limits_,
+                             [&](std::string_view text) { return codec_->decode(text, account); });
+    if (auto* p = std::get_if<ParsedQuery>(&parsed)) {
+      p->query.domain = req.target.domain();
+      p->query.user = req.target.local();
+      if (p->with) {
+        p->query.with = p->with->bareStr();
+        if (p->with->isFull()) p->query.withResource = p->with->resource();
       }
     }
-    if (const auto* set = q.child("set", kRsm)) {
-      if (set->child("index", kRsm))
-        return QueryError{StanzaError::FeatureNotImplemented, "RSM <index/> is not supported; page by id"};
-      if (const auto* max = set->child("max", kRsm)) {
-        const std::string t = max->text();
-        if (t.empty() || t.size() > 9 ||
-            !std::all_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-          return QueryError{StanzaError::BadRequest, "<max/> must be a non-negative integer"};
-        aq.max = std::min<std::int64_t>(std::stoll(t), maxPageSize_);  // XEP-0313 §4.3.1: the server's limit
-      }
-      if (const auto* after = set->child("after", kRsm)) {
-        auto id = decodeId(req, after->text());
-        if (!id) return unknownId;  // XEP-0313 §4.3.2
-        aq.pageAfter = *id;
-        p.mustExist.push_back(*id);
-      }
-      if (const auto* before = set->child("before", kRsm)) {
-        aq.fromEnd = true;  // XEP-0059 §2.5: paging backwards; empty: the last page (XEP-0313 §4.3.3)
-        const std::string t = before->text();
-        if (!t.empty()) {
-          auto id = decodeId(req, t);
-          if (!id) return unknownId;
-          aq.pageBefore = *id;
-          p.mustExist.push_back(*id);
-        }
-      }
-    }
-    p.flip = q.child("flip-page", kMam) != nullptr;
-    // <count/> and <first index/> cost a pass over the matching messages: by default only for a query
-    // that starts a scroll (no RSM <after/>, no <before>id</before>), which is where clients read them.
-    aq.count = rsmCount_ == RsmCount::Always ||
-               (rsmCount_ == RsmCount::FirstPage && !aq.pageAfter && !aq.pageBefore);
-    return p;
+    return parsed;
   }
 
   runtime::Executor replyExecutor(const IqRequest& req) const {
@@ -606,83 +511,27 @@ class MamModule final : public module::Module {
     const auto& page = out.value->page;
     const std::string account = req.target.bareStr();
     const Jid to = req.stanza->from();
-    std::vector<std::string> ids;
-    ids.reserve(page.messages.size());
-    for (const auto& m : page.messages) ids.push_back(codec_->encode(m.id, account));
-    auto send = [&](std::size_t i) {
-      const auto& m = page.messages[i];
-      auto stored = xml::parseElement(m.xml);
-      if (!stored) {
-        log::warn("mam.corrupt", "user={} id={}", account, m.id);
-        return;
-      }
-      auto result = xml::make("result", std::string(kMam));
-      if (!p.queryId.empty()) result->setAttr("queryid", p.queryId);
-      result->setAttr("id", ids[i]);
-      auto fwd = xml::make("forwarded", std::string(xml::ns::kForward));
-      auto delay = xml::make("delay", std::string(xml::ns::kDelay));
-      delay->setAttr("stamp", formatMicros(m.stamp));
-      fwd->addChild(std::move(delay));
-      fwd->addChild(std::move(stored));
-      result->addChild(std::move(fwd));
-      auto msg = xml::make("message", std::string(xml::ns::kClient));
-      msg->setAttr("id", "mam-" + std::to_string(resultSeq_.fetch_add(1)));
-      msg->addChild(std::move(result));
-      auto stanza = xmpp::Stanza::make(std::move(msg), req.target, to);
+    auto answer = buildAnswer(
+        p, page, [&](std::int64_t id) { return codec_->encode(id, account); },
+        [&](const ArchivedMessage& m) -> xml::ElementPtr {
+          auto stored = xml::parseElement(m.xml);
+          if (!stored) log::warn("mam.corrupt", "user={} id={}", account, m.id);
+          return stored;
+        });
+    for (auto& result : answer.results) {
+      auto stanza = xmpp::Stanza::make(std::move(result), req.target, to);
       if (req.session)
         req.session->deliver(std::move(stanza));
       else
         server_->router().route(std::move(stanza));
-    };
-    // XEP-0313 §4.3.4: a flipped page is the same page, sent newest first.
-    if (p.flip) {
-      for (std::size_t i = page.messages.size(); i-- > 0;) send(i);
-    } else {
-      for (std::size_t i = 0; i < page.messages.size(); ++i) send(i);
     }
-    auto fin = xml::make("fin", std::string(kMam));
-    if (page.complete) fin->setAttr("complete", "true");
-    auto set = xml::make("set", std::string(kRsm));
-    if (!ids.empty()) {
-      auto first = xml::make("first", std::string(kRsm));
-      if (page.firstIndex >= 0) first->setAttr("index", std::to_string(page.firstIndex));
-      first->addText(ids.front());
-      set->addChild(std::move(first));
-      set->addTextChild("last", kRsm, ids.back());
-    }
-    if (page.count >= 0) set->addTextChild("count", kRsm, std::to_string(page.count));
-    fin->addChild(std::move(set));
-    req.result(std::move(fin));
+    req.result(std::move(answer.fin));
   }
 
   // XEP-0313 §4.1.5: the fields a query may use.
   void form(const IqRequest& req) {
     if (!own(req)) return;
-    auto x = xml::make("x", std::string(kForms));
-    x->setAttr("type", "form");
-    auto field = [&](std::string_view var, std::string_view type) {
-      auto f = xml::make("field", std::string(kForms));
-      f->setAttr("var", var);
-      f->setAttr("type", type);
-      return f;
-    };
-    auto formType = field("FORM_TYPE", "hidden");
-    formType->addTextChild("value", kForms, kMam);
-    x->addChild(std::move(formType));
-    x->addChild(field("with", "jid-single"));
-    x->addChild(field("start", "text-single"));
-    x->addChild(field("end", "text-single"));
-    x->addChild(field("before-id", "text-single"));
-    x->addChild(field("after-id", "text-single"));
-    auto ids = field("ids", "list-multi");
-    auto validate = xml::make("validate", "http://jabber.org/protocol/xdata-validate");
-    validate->setAttr("datatype", "xs:string");
-    validate->addChild(xml::make("open", "http://jabber.org/protocol/xdata-validate"));
-    ids->addChild(std::move(validate));
-    x->addChild(std::move(ids));
-    auto q = xml::make("query", std::string(kMam));
-    q->addChild(std::move(x));
-    req.result(std::move(q));
+    req.result(queryForm());
   }
 
   // XEP-0313 §5.
@@ -701,17 +550,8 @@ class MamModule final : public module::Module {
             req.error(StanzaError::InternalServerError);
             return;
           }
-          auto md = xml::make("metadata", std::string(kMam));
-          if (*out.value) {
-            for (const auto& [name, m] :
-                 {std::pair{"start", (*out.value)->first}, std::pair{"end", (*out.value)->second}}) {
-              auto e = xml::make(name, std::string(kMam));
-              e->setAttr("id", codec_->encode(m.id, account));
-              e->setAttr("timestamp", formatMicros(m.stamp));
-              md->addChild(std::move(e));
-            }
-          }
-          req.result(std::move(md));
+          req.result(
+              metadataElement(*out.value, [&](std::int64_t id) { return codec_->encode(id, account); }));
         });
   }
 
@@ -777,18 +617,14 @@ class MamModule final : public module::Module {
 
   core::Server* server_ = nullptr;
   ArchiveMode defaultMode_ = ArchiveMode::Always;
-  std::int64_t maxPageSize_ = 250;
-  std::int64_t defaultPageSize_ = 50;
+  QueryLimits limits_;
   std::int64_t retentionDays_ = 0;
   std::int64_t cleanupInterval_ = 3600;
   std::int64_t maxPrefsJids_ = 1000;
-  enum class RsmCount { Always, FirstPage, Never };
-  RsmCount rsmCount_ = RsmCount::FirstPage;
   std::unique_ptr<ArchiveIdCodec> codec_;
   ArchiveClock clock_;
   PrefsCache prefs_;
   std::shared_ptr<ArchiveWriter> writer_;
-  std::atomic<std::uint64_t> resultSeq_{0};
 };
 
 }  // namespace

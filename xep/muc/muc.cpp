@@ -8,10 +8,16 @@
 // a network thread waits for it. Persistent rooms are read once at start, before listeners open.
 // When a session ends, every shard drops that device from its rooms (in case the client never sent
 // unavailable presence to the room, e.g. without initial presence the core does not track it).
+// Room archives (XEP-0313, room_archive.cpp): each shard queues its rooms' archive writes in order and
+// keeps at most one job on the blocking pool, under the shard's archive key, that writes everything
+// queued in one transaction (group commit); queries, moderation look-ups and vCard reads of the
+// shard's rooms run under the same key, so they see every write queued before them. The job is queued
+// from the room's handler itself, so Server::afterQueuedWork (XEP-0198 acks) covers the write.
 #include <algorithm>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -21,6 +27,8 @@
 #include "server/module/module.h"
 #include "server/util/crypto.h"
 #include "server/xml/namespaces.h"
+#include "xep/mam/archive_id.h"
+#include "xep/muc/muc_archive_store.h"
 #include "xep/muc/muc_store.h"
 #include "xep/muc/room.h"
 #include "xep/muc/room_config.h"
@@ -36,10 +44,23 @@ using xmpp::StanzaPtr;
 
 class MucModule;
 
+// What the shards share about room archives: the id clock and the codec of client-facing ids.
+struct ArchiveIds {
+  explicit ArchiveIds(std::string_view secret) : codec(secret) {}
+  mam::ArchiveIdCodec codec;
+  mam::ArchiveClock clock;
+};
+
 class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> {
  public:
-  Shard(core::Server& server, runtime::Executor exec, const ServiceSettings& settings, std::string idKey)
-      : server_(server), exec_(exec), settings_(settings), idKey_(std::move(idKey)) {}
+  Shard(core::Server& server, runtime::Executor exec, const ServiceSettings& settings, std::string idKey,
+        std::shared_ptr<ArchiveIds> ids, std::size_t index)
+      : server_(server),
+        exec_(exec),
+        settings_(settings),
+        idKey_(std::move(idKey)),
+        ids_(std::move(ids)),
+        archiveKey_("muc-archive-" + std::to_string(index)) {}
 
   runtime::Executor executor() const { return exec_; }
 
@@ -91,6 +112,15 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
   }
   void destroyed(const Room& room) override {
     log::info("muc.room.destroyed", "room={}", room.jid().bareStr());
+    if (room.everPersistent()) {
+      // Its archive and vCard, after the writes queued before.
+      archiveJob(
+          room,
+          [domain = room.jid().domain(), local = room.jid().local()](MucArchiveStore& store) {
+            store.removeRoom(domain, local);
+          },
+          [](Room*, bool) {});
+    }
     if (!room.config().persistent) return;  // never stored (or already removed when made temporary)
     auto& db = server_.db();
     const std::string key = room.jid().bareStr();
@@ -125,6 +155,39 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
     return util::base64Encode(
         util::hmac(util::HashAlg::Sha256, idKey_, room.bareStr() + "\n" + bare.bareStr()));
   }
+  std::int64_t nextArchiveId(std::int64_t& stamp) override { return ids_->clock.next(stamp); }
+  std::string encodeArchiveId(const Room& room, std::int64_t id) const override {
+    return ids_->codec.encode(id, room.jid().bareStr());
+  }
+  std::optional<std::int64_t> decodeArchiveId(const Room& room, std::string_view text) const override {
+    return ids_->codec.decode(text, room.jid().bareStr());
+  }
+  void archive(RoomArchiveWrite write, StanzaPtr stanza) override {
+    std::lock_guard lock(archiveMu_);
+    pending_.push_back(Pending{std::move(write), std::move(stanza)});
+    if (!drainScheduled_) {
+      drainScheduled_ = server_.pool().submit(archiveKey_, [self = shared_from_this()] { self->drain(); });
+      if (!drainScheduled_)
+        log::warn("muc.archive.queue_full", "pending={} (written with the next message of this shard)",
+                  pending_.size());
+    }
+  }
+  void archiveJob(const Room& room, ArchiveWork work, ArchiveDone done) override {
+    auto& db = server_.db();
+    const std::string key = room.jid().bareStr();
+    runtime::offload(
+        server_.pool(), exec_, archiveKey_,
+        [self = shared_from_this(), &db, work = std::move(work)] {
+          self->drain();  // writes still pending (a full queue) go first
+          MucArchiveStore store(db);
+          work(store);
+        },
+        [self = shared_from_this(), key, done = std::move(done)](runtime::Outcome<bool> out) {
+          if (!out.ok()) log::error("muc.archive.failed", "room={} error=\"{}\"", key, out.error);
+          auto it = self->rooms_.find(key);
+          done(it == self->rooms_.end() || it->second->isDestroyed() ? nullptr : it->second.get(), out.ok());
+        });
+  }
 
  private:
   void reap(const std::string& key) {
@@ -133,10 +196,42 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
   }
   void noRoom(const StanzaPtr& s);
 
+  // Pool thread, under archiveKey_: writes everything queued, in order, in one transaction.
+  void drain() {
+    std::vector<Pending> batch;
+    {
+      std::lock_guard lock(archiveMu_);
+      batch.swap(pending_);
+      drainScheduled_ = false;
+    }
+    if (batch.empty()) return;
+    std::vector<RoomArchiveWrite> writes;
+    writes.reserve(batch.size());
+    for (auto& p : batch) {
+      if (p.stanza) p.write.row.xml = p.stanza->serialized();
+      writes.push_back(std::move(p.write));
+    }
+    try {
+      MucArchiveStore(server_.db()).apply(writes);
+    } catch (const std::exception& e) {
+      log::error("muc.archive.write_failed", "messages={} error=\"{}\"", writes.size(), e.what());
+    }
+  }
+
+  struct Pending {
+    RoomArchiveWrite write;
+    StanzaPtr stanza;
+  };
+
   core::Server& server_;
   runtime::Executor exec_;
   const ServiceSettings& settings_;
   std::string idKey_;  // XEP-0421 occupant ids: HMAC key derived from the server's persistent secret
+  std::shared_ptr<ArchiveIds> ids_;
+  std::string archiveKey_;  // blocking-pool key of this shard's archive work
+  std::mutex archiveMu_;    // pending_ and drainScheduled_ (the shard's thread and the pool)
+  std::vector<Pending> pending_;
+  bool drainScheduled_ = false;
   std::unordered_map<std::string, std::unique_ptr<Room>> rooms_;       // by room bare JID
   std::unordered_map<std::string, std::vector<std::string>> devices_;  // device full JID -> room keys
 };
@@ -215,6 +310,11 @@ class MucModule final : public module::Module {
     d.allowPm = *pm;
     d.allowInvites = section.getBool("default_allow_invites", false);
     d.changeSubject = section.getBool("default_change_subject", false);
+    d.archiving = section.getBool("default_archiving", true);
+    st.archiveMaxPageSize = section.getInt("archive_max_page_size", 250, 1, 10000);
+    st.archivePageSize = section.getInt("archive_page_size", 50, 1, 10000);
+    if (st.archivePageSize > st.archiveMaxPageSize)
+      section.fail("archive_page_size", "must not exceed archive_max_page_size");
   }
 
   void start(module::ModuleContext& ctx) override {
@@ -224,8 +324,14 @@ class MucModule final : public module::Module {
     // directory, separated from its other use by the label.
     const std::string idKey =
         util::hmac(util::HashAlg::Sha256, server.fakeSaltSecret(), "parley muc occupant-id");
+    // Room archive ids: the codec's key comes from the same persistent secret (ids decode after a
+    // restart), the clock continues above the largest stored id.
+    archiveIds_ = std::make_shared<ArchiveIds>(server.fakeSaltSecret());
+    archiveIds_->clock.raiseFloor(
+        blockingAtStart([&db = server.db()] { return MucArchiveStore(db).maxId(); }));
     for (std::size_t i = 0; i < server.io().size(); ++i)
-      shards_.push_back(std::make_shared<Shard>(server, server.io().executor(i), settings_, idKey));
+      shards_.push_back(
+          std::make_shared<Shard>(server, server.io().executor(i), settings_, idKey, archiveIds_, i));
 
     for (const auto& host : server.config().hosts) {
       std::string domain = settings_.hostPattern;
@@ -250,21 +356,45 @@ class MucModule final : public module::Module {
   }
 
  private:
-  // Reads the persistent rooms of a service on the blocking pool (before any client can connect).
-  void loadRooms(const std::string& domain) {
-    auto& db = server_->db();
-    std::promise<std::vector<StoredRoom>> promise;
+  // Runs `work` on the blocking pool and waits for it: start-up only (before any client can connect).
+  template <class Work>
+  auto blockingAtStart(Work work) -> decltype(work()) {
+    using R = decltype(work());
+    std::promise<R> promise;
     auto future = promise.get_future();
-    if (!server_->pool().submit([&db, &promise, domain] {
+    if (!server_->pool().submit([&work, &promise] {
           try {
-            promise.set_value(MucStore(db).loadAll(domain));
+            promise.set_value(work());
           } catch (...) {
             promise.set_exception(std::current_exception());
           }
         }))
-      throw std::runtime_error("muc: cannot queue the loading of rooms");
-    auto rooms = future.get();
-    for (auto& stored : rooms) {
+      throw std::runtime_error("muc: cannot queue start-up work on the blocking pool");
+    return future.get();
+  }
+
+  // Reads the persistent rooms of a service, and the newest archived messages of each as its history
+  // (§7.2.14: the history survives a restart).
+  void loadRooms(const std::string& domain) {
+    struct Loaded {
+      StoredRoom room;
+      std::vector<mam::ArchivedMessage> history;
+    };
+    const std::int64_t maxHistory = settings_.maxHistoryLength;
+    auto rooms = blockingAtStart([&db = server_->db(), &domain, maxHistory] {
+      std::vector<Loaded> out;
+      MucArchiveStore archive(db);
+      for (auto& r : MucStore(db).loadAll(domain)) {
+        Loaded l{std::move(r), {}};
+        if (l.room.archiving)
+          l.history = archive.latest(domain, l.room.room,
+                                     std::clamp<std::int64_t>(l.room.historyLength, 0, maxHistory));
+        out.push_back(std::move(l));
+      }
+      return out;
+    });
+    for (auto& loaded : rooms) {
+      const auto& stored = loaded.room;
       auto jid = Jid::fromParts(stored.room, domain);
       if (!jid) {
         log::warn("muc.room.invalid", "domain={} room={}", domain, stored.room);
@@ -272,6 +402,7 @@ class MucModule final : public module::Module {
       }
       auto& shard = shardFor(jid->bareStr());
       auto room = std::make_shared<std::unique_ptr<Room>>(Room::fromStored(shard, *jid, stored, settings_));
+      (*room)->restoreHistory(loaded.history);
       shard.executor().post([s = shard.shared_from_this(), room] { s->install(std::move(*room)); });
     }
     if (!rooms.empty()) log::info("muc.rooms.loaded", "domain={} rooms={}", domain, rooms.size());
@@ -370,6 +501,7 @@ class MucModule final : public module::Module {
   ServiceSettings settings_;
   std::vector<std::shared_ptr<Shard>> shards_;
   std::vector<std::string> domains_;
+  std::shared_ptr<ArchiveIds> archiveIds_;
 };
 
 }  // namespace

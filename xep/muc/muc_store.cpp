@@ -24,15 +24,17 @@ void MucStore::save(const StoredRoom& r) {
       "muc_rooms",
       {"domain", "room", "name", "description", "public_room", "members_only", "moderated", "password",
        "max_occupants", "whois", "history_length", "allow_invites", "allow_pm", "change_subject", "subject",
-       "subject_nick", "created_at"},
+       "subject_nick", "created_at", "archiving", "avatar_hash"},
       {"domain", "room"},
       {"name", "description", "public_room", "members_only", "moderated", "password", "max_occupants",
-       "whois", "history_length", "allow_invites", "allow_pm", "change_subject", "subject", "subject_nick"});
+       "whois", "history_length", "allow_invites", "allow_pm", "change_subject", "subject", "subject_nick",
+       "archiving", "avatar_hash"});
   db_.transaction([&](Connection& c) {
-    c.execute(sql, {text(r.domain), text(r.room), text(r.name), text(r.description), flag(r.isPublic),
-                    flag(r.membersOnly), flag(r.moderated), text(r.password), r.maxOccupants, text(r.whois),
-                    r.historyLength, flag(r.allowInvites), text(r.allowPm), flag(r.changeSubject),
-                    text(r.subject), text(r.subjectNick), r.createdAt});
+    c.execute(sql,
+              {text(r.domain), text(r.room), text(r.name), text(r.description), flag(r.isPublic),
+               flag(r.membersOnly), flag(r.moderated), text(r.password), r.maxOccupants, text(r.whois),
+               r.historyLength, flag(r.allowInvites), text(r.allowPm), flag(r.changeSubject), text(r.subject),
+               text(r.subjectNick), r.createdAt, flag(r.archiving), text(r.avatarHash)});
     c.execute("DELETE FROM muc_affiliations WHERE domain = ? AND room = ?", {text(r.domain), text(r.room)});
     for (const auto& a : r.affiliations) {
       c.execute("INSERT INTO muc_affiliations (domain, room, jid, affiliation) VALUES (?, ?, ?, ?)",
@@ -52,7 +54,9 @@ std::vector<StoredRoom> MucStore::loadAll(std::string_view domain) {
   auto& c = db_.connection();
   auto rows = c.query(
       "SELECT room, name, description, public_room, members_only, moderated, password, max_occupants, whois, "
-      "history_length, allow_invites, allow_pm, change_subject, subject, subject_nick, created_at "
+      "history_length, allow_invites, allow_pm, change_subject, subject, subject_nick, created_at, "
+      "archiving, "
+      "avatar_hash "
       "FROM muc_rooms WHERE domain = ? ORDER BY room",
       {text(domain)});
   std::vector<StoredRoom> rooms;
@@ -76,6 +80,8 @@ std::vector<StoredRoom> MucStore::loadAll(std::string_view domain) {
     r.subject = row.getText(13);
     r.subjectNick = row.getText(14);
     r.createdAt = row.getInt(15);
+    r.archiving = row.getInt(16) != 0;
+    r.avatarHash = row.getText(17);
     index[r.room] = rooms.size();
     rooms.push_back(std::move(r));
   }

@@ -36,6 +36,8 @@ struct StoredRoom {
   std::string subject;
   std::string subjectNick;
   std::int64_t createdAt = 0;  // unix seconds
+  bool archiving = true;       // muc#roomconfig_enablearchiving (XEP-0313 room archive)
+  std::string avatarHash;      // XEP-0486: SHA-1 hex of each PHOTO of the room's vCard, space-separated
   std::vector<StoredAffiliation> affiliations;
 };
 

@@ -114,8 +114,11 @@ std::unique_ptr<Room> Room::fromStored(RoomHost& host, const Jid& jid, const Sto
   c.allowInvites = s.allowInvites;
   c.allowPm = parseAllowPm(s.allowPm).value_or(AllowPm::Anyone);
   c.changeSubject = s.changeSubject;
+  c.archiving = s.archiving;
   auto room = std::make_unique<Room>(host, jid, std::move(c));
   room->createdAt_ = s.createdAt;
+  room->everPersistent_ = true;
+  room->avatarHash_ = s.avatarHash;
   room->subject_ = s.subject;
   room->subjectNick_ = s.subjectNick;
   for (const auto& a : s.affiliations) {
@@ -145,6 +148,8 @@ StoredRoom Room::snapshot() const {
   s.subject = subject_;
   s.subjectNick = subjectNick_;
   s.createdAt = createdAt_;
+  s.archiving = config_.archiving;
+  s.avatarHash = avatarHash_;
   for (const auto& [j, a] : affiliations_) s.affiliations.push_back({j, std::string(affiliationName(a))});
   return s;
 }
@@ -607,7 +612,7 @@ void Room::groupchat(const StanzaPtr& s) {
   e->removeAttr("to");
   e->removeChildren("occupant-id", kOccupantId);  // XEP-0421 §4: only the room says who it is
   e->addChild(occupantIdElement(o->occupantId));
-  auto message = Stanza::make(std::move(e), occupantJid(o->nick), Jid());
+  auto [message, archiveId] = archiveMessage(std::move(e), occupantJid(o->nick), o);
   broadcastMessage(message);
   if (hasBody)
     host_.groupchatSent(message, [this] {
@@ -627,17 +632,22 @@ void Room::groupchat(const StanzaPtr& s) {
         }
       return members;
     });
-  if (hasBody && config_.historyLength > 0) {
-    const std::int64_t now = util::unixNow();
-    auto d = message->element().clone();
-    auto delay = xml::make("delay", std::string(xml::ns::kDelay));
-    delay->setAttr("from", jid_.bareStr());
-    delay->setAttr("stamp", util::iso8601(now));
-    d->addChild(delay);
-    auto delayed = Stanza::make(std::move(d), message->from(), Jid());
-    history_.push_back({delayed, now, delayed->serialized().size()});
-    while (static_cast<std::int64_t>(history_.size()) > config_.historyLength) history_.pop_front();
-  }
+  // History: messages with a body, and whatever else the archive keeps (as after a restart, when the
+  // history comes from the archive), but not subject changes (the subject follows the history).
+  if ((hasBody || archiveId != 0) && !(m.child("subject", kClient) && !hasBody)) remember(message, archiveId);
+}
+
+void Room::remember(const StanzaPtr& message, std::int64_t archiveId) {
+  if (config_.historyLength <= 0) return;
+  const std::int64_t now = util::unixNow();
+  auto d = message->element().clone();
+  auto delay = xml::make("delay", std::string(xml::ns::kDelay));
+  delay->setAttr("from", jid_.bareStr());
+  delay->setAttr("stamp", util::iso8601(now));
+  d->addChild(delay);
+  auto delayed = Stanza::make(std::move(d), message->from(), Jid());
+  history_.push_back({delayed, now, delayed->serialized().size(), archiveId});
+  while (static_cast<std::int64_t>(history_.size()) > config_.historyLength) history_.pop_front();
 }
 
 // The fan-out: one immutable stanza, readdressed per device (children shared, never copied).
@@ -803,6 +813,8 @@ void Room::onIq(const StanzaPtr& s) {
     get ? adminGet(s, *payload) : adminSet(s, *payload);
   } else if (ns == kMucOwner && payload->name() == "query") {
     get ? ownerGet(s) : ownerSet(s, *payload);
+  } else if (ns == xml::ns::kMam) {
+    mamIq(s, *payload);
   } else if (ns == xml::ns::kPing && get) {
     result(s);
   } else if (ns == xml::ns::kVcard && get) {
@@ -863,6 +875,12 @@ void Room::discoInfo(const StanzaPtr& s) {
   features.emplace_back("http://jabber.org/protocol/muc#stable_id");
   features.emplace_back("jabber:x:conference");
   features.emplace_back(kOccupantId);
+  if (archiveActive(config_)) {
+    // XEP-0313 §6 on the room's JID, with XEP-0359 ids on the messages.
+    features.emplace_back(xml::ns::kMam);
+    features.emplace_back("urn:xmpp:mam:2#extended");
+    features.emplace_back(xml::ns::kStanzaId);
+  }
   std::sort(features.begin(), features.end());
   for (const auto& f : features) {
     auto fe = xml::make("feature", std::string(kDiscoInfo));
@@ -1153,6 +1171,7 @@ void Room::applyConfig(RoomConfig next) {
   const bool wasLocked = locked_;
   config_ = std::move(next);
   locked_ = false;
+  if (config_.persistent) everPersistent_ = true;
   while (static_cast<std::int64_t>(history_.size()) > config_.historyLength) history_.pop_front();
   host_.persist(*this);  // stores a persistent room, deletes one made temporary
   if (wasLocked) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "server/hooks/hooks.h"
@@ -24,6 +25,8 @@
 #include "server/xmpp/errors.h"
 #include "server/xmpp/jid.h"
 #include "server/xmpp/stanza.h"
+#include "xep/mam/archive_store.h"
+#include "xep/muc/muc_archive_store.h"
 #include "xep/muc/muc_store.h"
 #include "xep/muc/room_config.h"
 
@@ -60,6 +63,21 @@ class RoomHost {
   // push to members who are away). `members` builds the affiliated-member list, only if someone listens.
   using MemberList = std::vector<hooks::GroupchatBroadcast::Member>;
   virtual void groupchatSent(const xmpp::StanzaPtr& /*message*/, const std::function<MemberList()>& /*members*/) {}
+
+  // XEP-0313 room archive (room_archive.cpp). Ids increase across the service and are never reused;
+  // `stamp` receives the time the id stands for (unix microseconds).
+  virtual std::int64_t nextArchiveId(std::int64_t& stamp) = 0;
+  // The client's opaque id (XEP-0359 <stanza-id by='room'/>) and back; nullopt: not this room's id.
+  virtual std::string encodeArchiveId(const Room& room, std::int64_t id) const = 0;
+  virtual std::optional<std::int64_t> decodeArchiveId(const Room& room, std::string_view text) const = 0;
+  // Queues a write of the room's archive: writes apply in the order they are queued, batched in one
+  // transaction on the blocking pool. `stanza`, when set, is serialised into write.row.xml there.
+  virtual void archive(RoomArchiveWrite write, xmpp::StanzaPtr stanza) = 0;
+  // Runs `work` on the blocking pool after every archive write queued before, then `done` on the
+  // room's thread with the room (nullptr when it went away meanwhile) and whether `work` succeeded.
+  using ArchiveWork = std::function<void(MucArchiveStore&)>;
+  using ArchiveDone = std::function<void(Room*, bool ok)>;
+  virtual void archiveJob(const Room& room, ArchiveWork work, ArchiveDone done) = 0;
 };
 
 class Room {
@@ -69,6 +87,8 @@ class Room {
   // A persistent room read from storage.
   static std::unique_ptr<Room> fromStored(RoomHost& host, const xmpp::Jid& jid, const StoredRoom& stored,
                                           const ServiceSettings& settings);
+  // The newest archived messages (oldest first), read at start: the history newcomers get (§7.2.14).
+  void restoreHistory(const std::vector<mam::ArchivedMessage>& messages);
 
   const xmpp::Jid& jid() const { return jid_; }
   const RoomConfig& config() const { return config_; }
@@ -78,6 +98,8 @@ class Room {
   bool isDestroyed() const { return destroyed_; }
   std::size_t occupantCount() const { return occupants_.size(); }
   StoredRoom snapshot() const;
+  // The room was persistent at some point, so storage may hold its archive or vCard.
+  bool everPersistent() const { return everPersistent_; }
 
   // The first presence that creates the room (XEP-0045 §10.1.1): the creator becomes its owner.
   void create(const xmpp::StanzaPtr& presence);
@@ -110,6 +132,7 @@ class Room {
     xmpp::StanzaPtr delayed;  // the broadcast message with <delay/>, without 'to'
     std::int64_t stamp = 0;
     std::size_t chars = 0;
+    std::int64_t archiveId = 0;  // 0: not archived
   };
 
   // Presence handling (XEP-0045 §7.2, §7.6, §7.14).
@@ -135,12 +158,24 @@ class Room {
   void privateMessage(const xmpp::StanzaPtr& stanza);
   void invite(const xmpp::StanzaPtr& stanza, const xml::Element& x);
   void broadcastMessage(const xmpp::StanzaPtr& message);
+  // A message the room is about to broadcast from `sender` (nullptr: the room itself): when the archive
+  // is in use and the message is worth keeping, stamps it with the room's <stanza-id/> and queues its
+  // archive write. Returns the message to broadcast and its archive id (0: not archived).
+  std::pair<xmpp::StanzaPtr, std::int64_t> archiveMessage(xml::MutableElementPtr message,
+                                                          const xmpp::Jid& from, const Occupant* sender);
+  void remember(const xmpp::StanzaPtr& message, std::int64_t archiveId);
   void statusMessage(const std::vector<int>& codes);
   // Voice requests (§7.13) and their approval by a moderator (§8.6): room_voice.cpp. Returns false when
   // the message carries no muc#request form.
   bool voiceForm(const xmpp::StanzaPtr& stanza);
   void requestVoice(const xmpp::StanzaPtr& stanza, Occupant& requester);
   void decideVoice(const xmpp::StanzaPtr& stanza, Occupant& moderator, const xml::Element& form);
+
+  // XEP-0313 queries on the room's archive (room_archive.cpp).
+  void mamIq(const xmpp::StanzaPtr& stanza, const xml::Element& payload);
+  // Why `bare` may not read the archive (nullopt: it may).
+  std::optional<xmpp::StanzaError> archiveRefusal(const xmpp::Jid& requester) const;
+  bool seesJidsInArchive(const xmpp::Jid& requester);
 
   // IQs (§9, §10, disco §6).
   void discoInfo(const xmpp::StanzaPtr& stanza);
@@ -169,7 +204,9 @@ class Room {
   RoomConfig config_;
   bool locked_ = false;
   bool destroyed_ = false;
+  bool everPersistent_ = false;
   std::int64_t createdAt_ = 0;
+  std::string avatarHash_;  // XEP-0486, space-separated SHA-1 hex of the vCard's PHOTOs
   std::map<std::string, Affiliation> affiliations_;      // bare JID -> affiliation (never None)
   std::map<std::string, Occupant> occupants_;            // by nick
   std::unordered_map<std::string, std::string> nickOf_;  // device full JID -> nick

@@ -139,6 +139,7 @@ xml::ElementPtr configForm(const RoomConfig& c, const ServiceSettings& settings)
     x->addChild(f);
   }
   boolean("muc#roomconfig_changesubject", "Participants may change the subject", c.changeSubject);
+  boolean("muc#roomconfig_enablearchiving", "Archive messages (persistent rooms; XEP-0313)", c.archiving);
   return x;
 }
 
@@ -206,6 +207,8 @@ std::optional<std::string> applyConfigForm(const xml::Element& form, RoomConfig&
       c.allowPm = *a;
     } else if (var == "muc#roomconfig_changesubject") {
       err = setBool(c.changeSubject);
+    } else if (var == "muc#roomconfig_enablearchiving") {
+      err = setBool(c.archiving);
     }
     // Other fields (ones other servers offer) are ignored: XEP-0004 §3.2 lets a form carry more.
     if (err) return err;

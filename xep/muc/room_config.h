@@ -30,6 +30,9 @@ struct RoomConfig {
   bool allowInvites = false;
   AllowPm allowPm = AllowPm::Anyone;
   bool changeSubject = false;
+  // muc#roomconfig_enablearchiving: a persistent room keeps its groupchat messages in its XEP-0313
+  // archive (temporary rooms only keep the in-memory history).
+  bool archiving = true;
 };
 
 std::string_view whoisName(Whois w);
@@ -45,6 +48,10 @@ struct ServiceSettings {
   std::int64_t maxOccupantsLimit = 1000;
   std::int64_t maxHistoryLength = 100;
   RoomConfig defaults;  // a new room's configuration
+  // Room archives (XEP-0313 on the room's JID): page sizes and <count/> policy, as [modules.mam].
+  std::int64_t archivePageSize = 50;
+  std::int64_t archiveMaxPageSize = 250;
+  std::int64_t maxVcardSize = 131072;  // bytes of a room's vCard-temp (XEP-0486 avatars)
 };
 
 // The owner's configuration form (type='form') with the room's current values.
@@ -54,6 +61,11 @@ xml::ElementPtr configForm(const RoomConfig& config, const ServiceSettings& sett
 // Returns an error text when the form is not acceptable (wrong FORM_TYPE, a value out of range…).
 std::optional<std::string> applyConfigForm(const xml::Element& form, RoomConfig& config,
                                            const ServiceSettings& settings);
+
+// The room's archive is in use: archiving on and the room persistent.
+inline bool archiveActive(const RoomConfig& c) {
+  return c.archiving && c.persistent;
+}
 
 // XEP-0045 §6.4 disco#info features of a room (muc_public/muc_hidden, …).
 std::vector<std::string> roomFeatures(const RoomConfig& config, bool passwordProtected);

@@ -10,6 +10,7 @@
 #include "storage/user_data_store.h"
 #include "storage_conformance.h"
 #include "xep/mam/archive_store.h"
+#include "xep/muc/muc_archive_store.h"
 #include "xep/muc/muc_store.h"
 #include "xep/offline/offline_store.h"
 #include "xep/pep/pep_store.h"
@@ -105,6 +106,22 @@ void fill(Database& db) {
   room.subject = "🎉";
   room.affiliations = {{"alice@example.org", "owner"}};
   xep::muc::MucStore(db).save(room);
+  xep::muc::MucArchiveStore roomArchive(db);
+  std::vector<xep::muc::RoomArchiveWrite> writes;
+  for (int i = 0; i < 3; ++i) {
+    xep::muc::RoomArchiveWrite w;
+    w.row = {id++,
+             "muc.example.org",
+             "lobby",
+             "Polly 🦜",
+             i ? "alice@example.org" : "",
+             i ? "phone" : "",
+             1700000000000000 + i,
+             "<message type='groupchat'><body>" + std::to_string(i) + "</body></message>"};
+    writes.push_back(std::move(w));
+  }
+  roomArchive.apply(writes);
+  roomArchive.setVcard("muc.example.org", "lobby", "<vCard xmlns='vcard-temp'><DESC>🎉</DESC></vCard>");
 }
 
 using Dump = std::vector<std::vector<Value>>;
