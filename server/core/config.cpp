@@ -342,6 +342,8 @@ Config loadConfig(const std::string& path) {
     h.idleTimeout = static_cast<int>(r.getInt("idle_timeout", 60, 1, 86400));
     h.bodyTimeout = static_cast<int>(r.getInt("body_timeout", 30, 1, 3600));
     h.maxRequestsPerConnection = static_cast<int>(r.getInt("max_requests_per_connection", 1000, 1, 1000000));
+    h.maxConnectionsPerIp = static_cast<int>(r.getInt("max_connections_per_ip", 64, 0, 1000000));
+    h.shutdownDelay = static_cast<int>(r.getInt("shutdown_delay", 0, 0, 600));
     h.metricsAllow = r.getStringList("metrics_allow", h.metricsAllow);
     for (const auto& c : h.metricsAllow)
       if (!validCidr(c, true)) r.fail("metrics_allow", fmt::format("\"{}\" is not an address or CIDR", c));

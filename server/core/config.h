@@ -93,6 +93,8 @@ struct HttpConfig {
   int idleTimeout = 60;               // seconds a kept-alive connection may wait for its next request
   int bodyTimeout = 30;               // seconds a body read or write may go without progress
   int maxRequestsPerConnection = 1000;
+  int maxConnectionsPerIp = 64;  // open connections from one address (0 = no limit; proxies exempt)
+  int shutdownDelay = 0;         // seconds /health answers 503 before a shutdown closes anything
   std::vector<std::string> metricsAllow = {"127.0.0.0/8", "::1/128"};  // CIDRs that may read /metrics
   std::string metricsToken;  // "Authorization: Bearer <token>" also grants /metrics
   bool accessLog = true;

@@ -197,10 +197,17 @@ void Server::waitForShutdownSignal() {
 void Server::shutdown() {
   if (shutDown_ || !started_) return;
   shutDown_ = true;
+  // 0. /health says 503 from now on; with http.shutdown_delay everything else keeps serving meanwhile.
+  if (http_) {
+    http_->setDraining();
+    if (config_.http.shutdownDelay > 0) {
+      log::info("server.draining", "seconds={}", config_.http.shutdownDelay);
+      std::this_thread::sleep_for(std::chrono::seconds(config_.http.shutdownDelay));
+    }
+  }
   stopping_ = true;
   log::info("server.stopping", "connections={} sessions={}", connectionCount(), sessions_.sessionCount());
-  // 1. No new connections; /health says 503 from now on; HTTP requests in flight get a moment.
-  if (http_) http_->setDraining();
+  // 1. No new connections; HTTP requests in flight get a moment.
   for (auto& l : listenerObjects_) l->stop();
   if (http_) http_->stop(std::chrono::milliseconds(2000));
   io_->executor(0).post([this] { housekeepingTimer_.reset(); });

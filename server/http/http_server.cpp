@@ -255,11 +255,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex connsMu;
   std::unordered_map<std::uint64_t, std::pair<runtime::Executor, std::weak_ptr<ConnBase>>> conns;
   std::atomic<std::uint64_t> nextConnId{1};
+  // Open HTTP connections per client address (trusted proxies are not counted), and whose each is.
+  std::unordered_map<std::string, int> perIp;
+  std::unordered_map<std::uint64_t, std::string> ipOfConn;
 
   metrics::Gauge* connectionsGauge = nullptr;
   metrics::Histogram* durationHist = nullptr;
   metrics::Counter* bytesIn = nullptr;
   metrics::Counter* bytesOut = nullptr;
+  metrics::Counter* refusedPerIp = nullptr;
   metrics::Counter* byClass[6] = {};
 
   bool isTrustedProxy(std::string_view ip) const {
@@ -303,6 +307,20 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void removeConn(std::uint64_t id) {
     std::lock_guard lock(connsMu);
     if (conns.erase(id)) connectionsGauge->dec();
+    if (auto it = ipOfConn.find(id); it != ipOfConn.end()) {
+      if (auto n = perIp.find(it->second); n != perIp.end() && --n->second <= 0) perIp.erase(n);
+      ipOfConn.erase(it);
+    }
+  }
+  // Counts a new connection against its address; false when the address already has the maximum.
+  bool reserve(std::uint64_t id, const std::string& ip) {
+    if (cfg.maxConnectionsPerIp == 0 || isTrustedProxy(ip)) return true;
+    std::lock_guard lock(connsMu);
+    int& n = perIp[ip];
+    if (n >= cfg.maxConnectionsPerIp) return false;
+    ++n;
+    ipOfConn[id] = ip;
+    return true;
   }
   std::size_t connCount() {
     std::lock_guard lock(connsMu);
@@ -859,6 +877,13 @@ void HttpServer::Impl::accept(runtime::Executor exec, int fd, std::string ip, bo
   auto rep = sock.remote_endpoint(ec);
   const std::uint16_t peerPort = ec ? 0 : rep.port();
   const std::uint64_t id = nextConnId.fetch_add(1);
+  if (!reserve(id, ip)) {
+    // Closed before any TLS or HTTP work: the cheapest answer to one address opening too many.
+    log::warn("http.refused", "peer={} reason=connections_per_ip limit={}", ip, cfg.maxConnectionsPerIp);
+    refusedPerIp->inc();
+    sock.close(ec);
+    return;
+  }
   if (tlsListener) {
     TlsStream stream(beast::tcp_stream(std::move(sock)), *sslContext);
     auto c = std::make_shared<Conn<TlsStream>>(shared_from_this(), exec, std::move(stream), std::move(ip), peerPort, id);
@@ -893,6 +918,8 @@ HttpServer::HttpServer(const core::Config& config, runtime::IoPool& io, net::Tls
                                       metrics::latencyBuckets());
   I.bytesIn = &metrics.counter("parley_http_received_bytes_total", "HTTP request body bytes received.");
   I.bytesOut = &metrics.counter("parley_http_sent_bytes_total", "HTTP response body bytes sent.");
+  I.refusedPerIp = &metrics.counter("parley_http_refused_connections_total",
+                                    "HTTP connections closed at once: the address had max_connections_per_ip.");
   for (int cls = 1; cls <= 5; ++cls)
     I.byClass[cls] = &metrics.counter("parley_http_responses_total", "HTTP responses by status class.",
                                       {{"code", fmt::format("{}xx", cls)}});

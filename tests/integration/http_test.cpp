@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -159,6 +161,107 @@ TEST_F(HttpMetricsAccessTest, TokenRequiredOutsideAllowedNetworks) {
   EXPECT_NE(ok.body.find("parley_sessions"), std::string::npos);
   // /health stays open to load balancers.
   EXPECT_EQ(http.get("http://127.0.0.1:" + std::to_string(server.httpPort()) + "/health").status, 200);
+}
+
+// One address may hold max_connections_per_ip HTTP connections; the next is closed before any work, and
+// a slot frees when one of them closes.
+class HttpPerIpLimitTest : public ModuleTest {
+ protected:
+  HttpPerIpLimitTest()
+      : ModuleTest(
+            "[http]\nmax_connections_per_ip = 3\n"
+            "[[http.listeners]]\naddress = \"127.0.0.1\"\nport = 0\ntls = false\n") {}
+  int connectRaw() const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server.httpPort());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  }
+  // Sends a keep-alive GET /health; true if the answer is 200.
+  static bool healthy(int fd) {
+    const std::string req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return false;
+    std::string got;  // the whole answer: header and the body "ok\n" may come in separate reads
+    while (got.find("\r\n\r\nok\n") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 3000) <= 0) return false;
+      char buf[1024];
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) return false;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got.rfind("HTTP/1.1 200", 0) == 0;
+  }
+};
+
+TEST_F(HttpPerIpLimitTest, ExtraConnectionsFromOneAddressAreClosed) {
+  std::vector<int> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(connectRaw());
+    EXPECT_TRUE(healthy(open.back())) << "connection " << i << " is within the limit";
+  }
+  int extra = connectRaw();
+  EXPECT_FALSE(healthy(extra)) << "a fourth connection from 127.0.0.1 was served";
+  ::close(extra);
+  EXPECT_TRUE(server.waitForLog("http.refused peer=127.0.0.1 reason=connections_per_ip limit=3"));
+  // The others are untouched, and closing one lets a new one in.
+  EXPECT_TRUE(healthy(open[0]));
+  ::close(open[0]);
+  int again = -1;
+  bool served = false;
+  for (int attempt = 0; attempt < 20 && !served; ++attempt) {  // the close reaches the server asynchronously
+    if (again >= 0) ::close(again);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    again = connectRaw();
+    served = healthy(again);
+  }
+  EXPECT_TRUE(served);
+  ::close(again);
+  for (std::size_t i = 1; i < open.size(); ++i) ::close(open[i]);
+  HttpClient http;
+  HttpResponse m;
+  for (int attempt = 0; attempt < 20 && m.status != 200; ++attempt) {  // until the closes are seen
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    m = http.get("http://127.0.0.1:" + std::to_string(server.httpPort()) + "/metrics");
+  }
+  EXPECT_NE(m.body.find("parley_http_refused_connections_total 1"), std::string::npos) << m.body;
+}
+
+// With shutdown_delay, SIGTERM first turns /health to 503 while everything keeps serving (a load balancer
+// takes the node out), then the server shuts down as usual.
+class HttpShutdownDelayTest : public ModuleTest {
+ protected:
+  HttpShutdownDelayTest()
+      : ModuleTest(
+            "[http]\nshutdown_delay = 2\n"
+            "[[http.listeners]]\naddress = \"127.0.0.1\"\nport = 0\ntls = false\n") {}
+};
+
+TEST_F(HttpShutdownDelayTest, HealthSays503WhileDraining) {
+  const std::string health = "http://127.0.0.1:" + std::to_string(server.httpPort()) + "/health";
+  HttpClient http;
+  ASSERT_EQ(http.get(health).status, 200);
+  auto alice = client("alice", "phone");
+  const auto start = std::chrono::steady_clock::now();
+  int exitStatus = -2;
+  std::thread stopper([&] { exitStatus = server.stop(); });
+  HttpResponse h;
+  for (int i = 0; i < 50; ++i) {
+    h = http.get(health);
+    if (h.status == 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(h.status, 503) << h.error;
+  EXPECT_EQ(h.body, "shutting down\n");
+  // Still serving XMPP meanwhile: a ping round trip.
+  alice->send("<iq type='get' id='still-up' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+  EXPECT_TRUE(alice->expect(isIq().type("result").id("still-up")));
+  stopper.join();
+  EXPECT_EQ(exitStatus, 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 // Plain HTTP on a public address without a TLS-terminating proxy is a configuration error.

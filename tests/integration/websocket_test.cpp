@@ -317,6 +317,34 @@ TEST(WebSocketPlainTest, PlainHttpIsNotSecureUnlessConfigured) {
   EXPECT_TRUE(ws.waitFor("<encryption-required/>")) << ws.joined();
 }
 
+// wss:// on a TLS HTTP listener (the production setup without a proxy): the listener's TLS counts as
+// a secure channel, so SCRAM is offered without any plain_is_secure, and the session chats with TCP.
+TEST(WebSocketTlsTest, SecureWebSocketOnTheTlsListener) {
+  TestServer server(withExtra("[[http.listeners]]\naddress = \"127.0.0.1\"\nport = 0\ntls = true\n"));
+  server.addUser("alice", "wonderland");
+  server.addUser("bob", "builder");
+  server.start();
+  ASSERT_NE(server.httpPort(), 0);
+  XmppClient bob(server.jid("bob"), "builder", server.c2sPort());
+  ASSERT_TRUE(bob.connect()) << bob.error();
+  bob.becomeAvailable();
+
+  WsClient alice(server.httpPort(), "/xmpp-websocket", "xmpp", "localhost", /*tls=*/true);
+  ASSERT_TRUE(alice.tlsEstablished());
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  EXPECT_EQ(alice.protocol(), "xmpp");
+  std::string features = alice.open();
+  EXPECT_NE(features.find("<mechanism>SCRAM-SHA-256</mechanism>"), std::string::npos) << features;
+  ASSERT_TRUE(alice.authenticate("alice", "wonderland"));
+  ASSERT_TRUE(alice.bind("secure-web"));
+  alice.send("<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>over wss</body></message>");
+  EXPECT_TRUE(bob.expect(isMessage().from("alice@localhost/secure-web").body("over wss"), 10s));
+
+  // A plain WebSocket handshake on the TLS port gets nowhere.
+  WsClient plain(server.httpPort());
+  EXPECT_FALSE(plain.ok());
+}
+
 // Connections and sessions are counted per transport.
 TEST_F(WebSocketTest, MetricsByTransport) {
   XmppClient bob(server_.jid("bob"), "builder", server_.c2sPort());

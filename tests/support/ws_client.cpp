@@ -5,7 +5,9 @@
 #include "server/runtime/asio.h"
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 // clang-format on
 
 #include <sys/socket.h>
@@ -21,12 +23,23 @@ namespace bhttp = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 
 struct WsClient::Impl {
+  using PlainWs = websocket::stream<beast::tcp_stream>;
+  using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
   asio::io_context ioc;
-  websocket::stream<beast::tcp_stream> ws{ioc};
+  asio::ssl::context ssl{asio::ssl::context::tls_client};  // the test certificate is self-signed: no verify
+  std::unique_ptr<PlainWs> plain;
+  std::unique_ptr<TlsWs> secure;
   beast::flat_buffer buffer;
   bool reading = false;
   bool done = false;
   boost::system::error_code ec;
+
+  // Calls fn with whichever stream this client uses.
+  template <class F>
+  decltype(auto) with(F&& fn) {
+    return secure ? fn(*secure) : fn(*plain);
+  }
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : beast::get_lowest_layer(*plain); }
 
   // Runs the io_context until `finished` or the timeout.
   template <class Pred>
@@ -42,37 +55,52 @@ struct WsClient::Impl {
   }
 };
 
-WsClient::WsClient(std::uint16_t port, std::string path, std::string subprotocols, std::string host)
+WsClient::WsClient(std::uint16_t port, std::string path, std::string subprotocols, std::string host, bool tls)
     : impl_(std::make_unique<Impl>()) {
-  auto& ws = impl_->ws;
+  Impl& i = *impl_;
+  if (tls)
+    i.secure = std::make_unique<Impl::TlsWs>(i.ioc, i.ssl);
+  else
+    i.plain = std::make_unique<Impl::PlainWs>(i.ioc);
   boost::system::error_code ec;
-  beast::get_lowest_layer(ws).socket().connect(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  i.tcp().socket().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   if (ec) return;
-  ws.set_option(websocket::stream_base::decorator([subprotocols](websocket::request_type& req) {
-    if (!subprotocols.empty()) req.set(bhttp::field::sec_websocket_protocol, subprotocols);
-    req.set(bhttp::field::origin, "http://localhost");
-  }));
-  auto response = std::make_shared<websocket::response_type>();
   bool finished = false;
-  beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
-  ws.async_handshake(*response, host, path, [&](const boost::system::error_code& e) {
-    impl_->ec = e;
-    finished = true;
+  i.tcp().expires_after(std::chrono::seconds(10));
+  if (tls) {
+    SSL_set_tlsext_host_name(i.secure->next_layer().native_handle(), host.c_str());
+    i.secure->next_layer().async_handshake(asio::ssl::stream_base::client, [&](const boost::system::error_code& e) {
+      i.ec = e;
+      finished = true;
+    });
+    if (!i.runUntil([&] { return finished; }, std::chrono::seconds(10)) || i.ec) return;
+    tlsEstablished_ = true;
+    finished = false;
+  }
+  auto response = std::make_shared<websocket::response_type>();
+  i.with([&](auto& ws) {
+    ws.set_option(websocket::stream_base::decorator([subprotocols, tls](websocket::request_type& req) {
+      if (!subprotocols.empty()) req.set(bhttp::field::sec_websocket_protocol, subprotocols);
+      req.set(bhttp::field::origin, tls ? "https://localhost" : "http://localhost");
+    }));
+    ws.async_handshake(*response, host, path, [&](const boost::system::error_code& e) {
+      i.ec = e;
+      finished = true;
+    });
   });
-  if (!impl_->runUntil([&] { return finished; }, std::chrono::seconds(10))) return;
-  beast::get_lowest_layer(ws).expires_never();
+  if (!i.runUntil([&] { return finished; }, std::chrono::seconds(10))) return;
+  i.tcp().expires_never();
   status_ = static_cast<int>(response->result_int());
   protocol_ = std::string((*response)[bhttp::field::sec_websocket_protocol]);
   refusalBody_ = response->body();
-  upgraded_ = !impl_->ec;
+  upgraded_ = !i.ec;
   if (!upgraded_) closed_ = true;
 }
 
 WsClient::~WsClient() {
   if (impl_ && upgraded_ && !closed_) {
     boost::system::error_code ec;
-    beast::get_lowest_layer(impl_->ws).socket().close(ec);
+    impl_->tcp().socket().close(ec);
   }
 }
 
@@ -85,8 +113,10 @@ std::string WsClient::joined() const {
 bool WsClient::send(std::string_view message) {
   if (!upgraded_ || closed_) return false;
   boost::system::error_code ec;
-  impl_->ws.text(true);
-  impl_->ws.write(asio::buffer(message.data(), message.size()), ec);
+  impl_->with([&](auto& ws) {
+    ws.text(true);
+    ws.write(asio::buffer(message.data(), message.size()), ec);
+  });
   return !ec;
 }
 
@@ -96,16 +126,18 @@ bool WsClient::readOne(std::chrono::milliseconds timeout) {
   if (!i.reading) {
     i.reading = true;
     i.done = false;
-    i.ws.async_read(i.buffer, [&i](const boost::system::error_code& e, std::size_t) {
-      i.ec = e;
-      i.done = true;
+    i.with([&i](auto& ws) {
+      ws.async_read(i.buffer, [&i](const boost::system::error_code& e, std::size_t) {
+        i.ec = e;
+        i.done = true;
+      });
     });
   }
   if (!i.runUntil([&i] { return i.done; }, timeout)) return false;  // the read stays pending
   i.reading = false;
   if (i.ec) {
     closed_ = true;
-    if (i.ec == websocket::error::closed) closeCode_ = static_cast<int>(i.ws.reason().code);
+    if (i.ec == websocket::error::closed) closeCode_ = i.with([](auto& ws) { return static_cast<int>(ws.reason().code); });
     return false;
   }
   messages_.push_back(beast::buffers_to_string(i.buffer.data()));
@@ -136,7 +168,7 @@ bool WsClient::waitClosed(std::chrono::milliseconds timeout) {
 
 void WsClient::drop() {
   if (!upgraded_ || closed_) return;
-  auto& sock = beast::get_lowest_layer(impl_->ws).socket();
+  auto& sock = impl_->tcp().socket();
   ::linger l{1, 0};  // RST instead of FIN
   ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
   boost::system::error_code ec;

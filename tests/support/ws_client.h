@@ -16,13 +16,16 @@ namespace parley::test {
 
 class WsClient {
  public:
-  // Connects to 127.0.0.1:`port` and upgrades `path` offering `subprotocols` ("" = no header).
+  // Connects to 127.0.0.1:`port` and upgrades `path` offering `subprotocols` ("" = no header); with `tls`,
+  // over TLS first (wss://, SNI `host`; the test certificate is not verified).
   explicit WsClient(std::uint16_t port, std::string path = "/xmpp-websocket", std::string subprotocols = "xmpp",
-                    std::string host = "localhost");
+                    std::string host = "localhost", bool tls = false);
   ~WsClient();
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;
 
+  // The TLS handshake succeeded (tls only).
+  bool tlsEstablished() const { return tlsEstablished_; }
   // The upgrade succeeded (101).
   bool ok() const { return upgraded_; }
   // The HTTP status of the upgrade answer (101, or e.g. 400), 0 if there was none.
@@ -61,6 +64,7 @@ class WsClient {
   bool readOne(std::chrono::milliseconds timeout);
   std::unique_ptr<Impl> impl_;
   bool upgraded_ = false;
+  bool tlsEstablished_ = false;
   int status_ = 0;
   std::string protocol_;
   std::string refusalBody_;
