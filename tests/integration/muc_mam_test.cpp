@@ -2,7 +2,7 @@
 // carry the room's XEP-0359 <stanza-id/>, the archive pages like a user archive (RSM after/before/max,
 // 'with', 'ids', <fin complete/>), access follows the room (members-only, outcasts) and real JIDs are
 // shown only to those who may see them; archiving follows muc#roomconfig_enablearchiving; history on
-// entering and the archive survive a restart of parleyd.
+// entering and the archive survive a restart of parleyd; XEP-0425 moderation with tombstones.
 #include <deque>
 
 #include "integration/muc_helpers.h"
@@ -283,6 +283,76 @@ TEST_F(MucMamTest, HistoryAndArchiveSurviveRestart) {
   auto after = query(*bob, roomJid("saga"), rsm("<after>" + before.back() + "</after>"));
   EXPECT_EQ(after.ids, (std::vector<std::string>{fresh}));
   EXPECT_TRUE(after.complete);
+}
+
+// XEP-0425: a moderator retracts an archived message by its stanza-id; every occupant gets the XEP-0424
+// retraction from the room itself; the archive keeps a tombstone (no body, <retracted/> with
+// <moderated/>) and the retraction after it; newcomers' history shows the tombstone. A participant gets
+// <forbidden/>, an unknown id <item-not-found/>; disco#info advertises the feature.
+TEST_F(MucMamTest, ModeratorRetractsAMessage) {
+  constexpr const char* kModerate = "urn:xmpp:message-moderate:1";
+  constexpr const char* kRetract = "urn:xmpp:message-retract:1";
+  auto alice = user("alice", "a");
+  auto bob = user("bob", "b");
+  auto carol = user("carol", "c");
+  createPersistent(*alice, "mod", "Alice");
+  join(*bob, "mod", "Bob");
+  join(*carol, "mod", "Carol");
+  EXPECT_TRUE(has(roomFeatures(*bob, "mod"), kModerate));
+  const std::string spam = say(*bob, *carol, "mod", "Bob", "buy potions");
+  ASSERT_TRUE(alice->expect(isMessage().body("buy potions")));
+  ASSERT_TRUE(bob->expect(isMessage().body("buy potions")));
+  const std::string kept = say(*carol, *carol, "mod", "Carol", "hello");
+  auto moderate = [](const std::string& id, const std::string& iq) {
+    return "<iq type='set' id='" + iq +
+           "' to='mod@muc.localhost'><moderate xmlns='urn:xmpp:message-moderate:1' id='" + id +
+           "'><retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason></moderate></iq>";
+  };
+  EXPECT_TRUE(isError(carol->request(moderate(spam, "m1"), "m1"), "forbidden")) << "participants may not";
+  EXPECT_TRUE(isError(alice->request(moderate("no-such-id", "m2"), "m2"), "item-not-found"));
+  ASSERT_TRUE(isResult(alice->request(moderate(spam, "m3"), "m3")));
+
+  std::string announcementId;
+  for (auto* c : {alice.get(), bob.get(), carol.get()}) {
+    auto r = c->expect(isMessage().from("mod@muc.localhost").type("groupchat").child("retract", kRetract));
+    ASSERT_TRUE(r) << c->jid() << " got no retraction";
+    const auto* retract = r->child("retract", kRetract);
+    EXPECT_EQ(retract->attr("id"), spam);
+    const auto* moderated = retract->child("moderated", kModerate);
+    ASSERT_TRUE(moderated);
+    EXPECT_EQ(moderated->attr("by"), "mod@muc.localhost/Alice");
+    EXPECT_TRUE(moderated->child("occupant-id", "urn:xmpp:occupant-id:0"));
+    EXPECT_EQ(retract->childText("reason", kRetract), "spam");
+    EXPECT_FALSE(stanzaId(*r, "mod@muc.localhost").empty()) << "XEP-0424 §5: the retraction is archived";
+    announcementId = std::string(r->attr("id"));
+  }
+
+  auto all = query(*bob, roomJid("mod"), "");
+  ASSERT_TRUE(isResult(all.reply));
+  ASSERT_EQ(all.ids.size(), 3u) << "the tombstone, the other message and the retraction";
+  EXPECT_EQ(all.ids[0], spam);
+  EXPECT_EQ(all.bodies[0], "") << "the tombstone has no body";
+  const auto* retracted = all.messages[0]->child("retracted", kRetract);
+  ASSERT_TRUE(retracted);
+  EXPECT_EQ(retracted->attr("id"), announcementId);
+  EXPECT_TRUE(retracted->hasAttr("stamp"));
+  EXPECT_TRUE(retracted->child("moderated", kModerate));
+  EXPECT_EQ(all.froms[0], "mod@muc.localhost/Bob");
+  EXPECT_EQ(all.ids[1], kept);
+  EXPECT_EQ(all.bodies[1], "hello");
+  EXPECT_TRUE(all.messages[2]->child("retract", kRetract));
+  // Again: nothing new happens, still a success.
+  EXPECT_TRUE(isResult(alice->request(moderate(spam, "m4"), "m4")));
+
+  // A newcomer's history holds the tombstone, not the text.
+  carol->send("<presence to='mod@muc.localhost/Carol' type='unavailable'/>");
+  ASSERT_TRUE(carol->expect(unavailableFrom("mod@muc.localhost/Carol")));
+  carol->inbox().clear();
+  join(*carol, "mod", "Carol", {}, false);
+  auto first = carol->expect(isMessage().from("mod@muc.localhost/Bob"));
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->child("retracted", kRetract));
+  EXPECT_EQ(first->childText("body", "jabber:client"), "");
 }
 
 }  // namespace

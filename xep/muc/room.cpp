@@ -815,6 +815,8 @@ void Room::onIq(const StanzaPtr& s) {
     get ? ownerGet(s) : ownerSet(s, *payload);
   } else if (ns == xml::ns::kMam) {
     mamIq(s, *payload);
+  } else if (ns == "urn:xmpp:message-moderate:1") {
+    moderate(s, *payload);
   } else if (ns == xml::ns::kPing && get) {
     result(s);
   } else if (ns == xml::ns::kVcard && get) {
@@ -880,6 +882,7 @@ void Room::discoInfo(const StanzaPtr& s) {
     features.emplace_back(xml::ns::kMam);
     features.emplace_back("urn:xmpp:mam:2#extended");
     features.emplace_back(xml::ns::kStanzaId);
+    features.emplace_back("urn:xmpp:message-moderate:1");  // XEP-0425 §2: retraction needs the archive
   }
   std::sort(features.begin(), features.end());
   for (const auto& f : features) {

@@ -176,6 +176,12 @@ class Room {
   // Why `bare` may not read the archive (nullopt: it may).
   std::optional<xmpp::StanzaError> archiveRefusal(const xmpp::Jid& requester) const;
   bool seesJidsInArchive(const xmpp::Jid& requester);
+  // XEP-0425 moderation (room_moderation.cpp): checks, then looks the message up in the archive.
+  void moderate(const xmpp::StanzaPtr& stanza, const xml::Element& payload);
+  // Broadcasts and archives the retraction of `archived` and replaces it with a tombstone.
+  void retract(const mam::ArchivedMessage& archived, const xml::Element& original,
+               const std::string& stanzaId, const std::string& by, const std::string& moderatorId,
+               const std::string& reason);
 
   // IQs (§9, §10, disco §6).
   void discoInfo(const xmpp::StanzaPtr& stanza);
