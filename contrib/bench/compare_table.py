@@ -41,12 +41,35 @@ def pick(results, *keys):
     return values
 
 
+def chat_half_rate(out, server):
+    try:
+        with open(os.path.join(out, f"{server}-chat-half-rate.txt")) as f:
+            return [float(f.read().strip() or 0)]
+    except (OSError, ValueError):
+        return []
+
+
 def chat_peak(out, server):
     try:
         with open(os.path.join(out, f"{server}-chat-peak.txt")) as f:
             return [float(f.read().strip() or 0)]
     except OSError:
         return []
+
+
+def muc_rate(out, server, size):
+    """The offered deliveries/s whose runs are compared: the highest the server sustained, or, when it
+    sustained none, the lowest tried (its figures are then those of an overloaded server)."""
+    try:
+        with open(os.path.join(out, f"{server}-muc{size}-sustained.txt")) as f:
+            sustained = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if sustained:
+        return sustained
+    tried = sorted({int(os.path.basename(p).split("-")[2])
+                    for p in glob.glob(os.path.join(out, f"{server}-muc{size}-*-*.json"))})
+    return tried[0] if tried else None
 
 
 # (label, unit, scale, lower is better, how to get the values, Parley's budget or None)
@@ -64,14 +87,19 @@ def metrics(out, server, muc_sizes):
         ("login: latency p99", "ms", 1, True, pick(login, "latency_ms", "p99"), None),
         ("login: failures", "", 1, True, pick(login, "failed"), None),
         ("chat: peak rate (p99 < 50 ms, no loss)", "msg/s", 1, False, chat_peak(out, server), None),
+        ("chat at half the peak: offered rate (the lowest tried when no rate met the bound)", "msg/s", 1, None,
+         chat_half_rate(out, server), None),
         ("chat at half the peak: server CPU per message", "µs", 1, True,
          pick(chat, "server_cpu_us_per_message"), ("<=", 35)),
         ("chat at half the peak: latency p99", "ms", 1, True, pick(chat, "latency_ms", "p99"), ("<", 5)),
         ("chat at half the peak: lost", "", 1, True, pick(chat, "lost"), ("<=", 0)),
     ]
     for size in muc_sizes:
-        muc = load(out, server, f"muc{size}")
+        rate = muc_rate(out, server, size)
+        muc = load(out, server, f"muc{size}-{rate}") if rate else []
         rows += [
+            (f"muc {size} occupants: offered deliveries/s compared (highest with ≤ 0.1 % lost)", "/s", 1, None,
+             [float(rate)] if rate else [], None),
             (f"muc {size} occupants: server CPU per delivered stanza", "µs", 1, True,
              pick(muc, "server_cpu_us_per_delivery"), ("<=", 6)),
             (f"muc {size} occupants: deliveries/s", "/s", 1, False, pick(muc, "deliveries_per_second"), None),
@@ -112,7 +140,7 @@ def cell(values, scale):
 def main():
     out, servers = sys.argv[1], sys.argv[2:]
     muc_sizes = sorted({int(os.path.basename(p).split("-")[1][3:])
-                        for p in glob.glob(os.path.join(out, "*-muc*-*.json"))
+                        for p in glob.glob(os.path.join(out, "*-muc*-sustained.txt"))
                         if os.path.basename(p).split("-")[1][3:].isdigit()})
     table = {s: metrics(out, s, muc_sizes) for s in servers}
     ref = servers[0]

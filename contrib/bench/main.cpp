@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
   chat->add_option("--drain", o.drainSeconds, "Seconds to wait for late messages after sending stops")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  chat->add_option("--quiet", o.quietSeconds,
+                   "Seconds to wait after the logins before measuring (work they left is not counted)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 
   auto* muc = app.add_subcommand(
       "muc", "XEP-0045: N users in R rooms, all sending groupchat messages at R msg/s: fan-out cost");
@@ -112,6 +116,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   muc->add_option("--drain", o.drainSeconds, "Seconds to wait for late messages after sending stops")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  muc->add_option("--quiet", o.quietSeconds,
+                  "Seconds to wait after the logins before measuring (work they left is not counted)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 

@@ -35,6 +35,9 @@ struct Options {
   // idle
   double holdSeconds = 10;
   double settleSeconds = 2;
+  // chat and muc: seconds to wait after the logins (and joins) before the measured phase, so the work the
+  // logins left behind (presence, storage, garbage collection) is not counted as messaging cost
+  double quietSeconds = 0;
   // chat
   double rate = 1000;  // messages per second, all senders together
   double durationSeconds = 10;

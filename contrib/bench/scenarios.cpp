@@ -553,6 +553,7 @@ int runChat(const Options& o) {
   for (std::size_t p = 0; p < pairs; ++p)
     if (r.sessions[2 * p] && r.sessions[2 * p + 1]) active.push_back(p);
   b.note(fmt::format("{} of {} pairs online; sending", active.size(), pairs));
+  std::this_thread::sleep_for(millis(o.quietSeconds));
 
   const auto serverCpuBefore = b.serverCpu();
   const double clientCpuBefore = selfCpuSeconds();
@@ -620,7 +621,10 @@ int runChat(const Options& o) {
     for (const auto& [reason, n] : dropped) fmt::print(stderr, "  ended by server {}×: {}\n", n, reason);
   }
   JsonObject params = parametersJson(o);
-  params.set("rate", o.rate).set("duration_seconds", o.durationSeconds).set("drain_seconds", o.drainSeconds);
+  params.set("rate", o.rate)
+      .set("duration_seconds", o.durationSeconds)
+      .set("drain_seconds", o.drainSeconds)
+      .set("quiet_seconds", o.quietSeconds);
   JsonObject results;
   results.set("login", loginJson(r, pairs * 2))
       .set("pairs", pairs)
@@ -730,6 +734,7 @@ int runMuc(const Options& o) {
     return 1;
   }
   b.note(fmt::format("{} occupants joined; sending", joined));
+  std::this_thread::sleep_for(millis(o.quietSeconds));
 
   const auto serverCpuBefore = b.serverCpu();
   const double clientCpuBefore = selfCpuSeconds();
@@ -794,7 +799,8 @@ int runMuc(const Options& o) {
       .set("service", service)
       .set("rate", o.rate)
       .set("duration_seconds", o.durationSeconds)
-      .set("drain_seconds", o.drainSeconds);
+      .set("drain_seconds", o.drainSeconds)
+      .set("quiet_seconds", o.quietSeconds);
   JsonObject results;
   results.set("login", loginJson(r, o.users))
       .set("occupants_per_room", perRoom)
