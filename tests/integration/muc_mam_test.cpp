@@ -2,7 +2,8 @@
 // carry the room's XEP-0359 <stanza-id/>, the archive pages like a user archive (RSM after/before/max,
 // 'with', 'ids', <fin complete/>), access follows the room (members-only, outcasts) and real JIDs are
 // shown only to those who may see them; archiving follows muc#roomconfig_enablearchiving; history on
-// entering and the archive survive a restart of parleyd; XEP-0425 moderation with tombstones.
+// entering and the archive survive a restart of parleyd; XEP-0425 moderation with tombstones; the room
+// vCard with its XEP-0486 avatar hash.
 #include <deque>
 
 #include "integration/muc_helpers.h"
@@ -85,7 +86,10 @@ std::string realJid(const xml::ElementPtr& m) {
 
 class MucMamTest : public MucTestBase {
  protected:
-  MucMamTest() : MucTestBase("[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n") {}
+  MucMamTest()
+      : MucTestBase(
+            "[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n[modules.muc]\nmax_vcard_size = 4096\n") {
+  }
 
   // A persistent room owned by `owner` (entered as `nick`), with extra configuration fields.
   void createPersistent(XmppClient& owner, const std::string& room, const std::string& nick,
@@ -353,6 +357,82 @@ TEST_F(MucMamTest, ModeratorRetractsAMessage) {
   ASSERT_TRUE(first);
   EXPECT_TRUE(first->child("retracted", kRetract));
   EXPECT_EQ(first->childText("body", "jabber:client"), "");
+}
+
+// Room vCard-temp and XEP-0486 avatars: anyone may read a room's vCard, only owners set it (others get
+// <forbidden/>), within max_vcard_size; the SHA-1 of the PHOTO's data appears as
+// muc#roominfo_avatarhash in disco#info (and only while there is one), occupants get status 104, and the
+// vCard and hash survive a restart. A hidden members-only room's vCard is for its members.
+TEST_F(MucMamTest, RoomVcardAndAvatarHash) {
+  auto avatarHashes = [](XmppClient& c, const std::string& room) {
+    std::vector<std::string> out;
+    auto info = c.request(
+        "<iq type='get' id='vi' to='" + roomJid(room) + "'><query xmlns='" + kDiscoInfo + "'/></iq>", "vi");
+    if (!isResult(info)) return out;
+    const auto* x = info->child("query", kDiscoInfo)->child("x", kForms);
+    if (!x) return out;
+    for (const auto& f : x->childrenNamed("field", kForms))
+      if (f->attr("var") == "muc#roominfo_avatarhash")
+        for (const auto& v : f->childrenNamed("value", kForms)) out.push_back(v->text());
+    return out;
+  };
+  auto getVcard = [](XmppClient& c, const std::string& room) {
+    return c.request("<iq type='get' id='vg' to='" + roomJid(room) + "'><vCard xmlns='vcard-temp'/></iq>",
+                     "vg");
+  };
+  auto setVcard = [](XmppClient& c, const std::string& room, const std::string& inner) {
+    return c.request("<iq type='set' id='vs' to='" + roomJid(room) + "'><vCard xmlns='vcard-temp'>" + inner +
+                         "</vCard></iq>",
+                     "vs");
+  };
+  // SHA-1("abc"); "YWJj" is "abc" in base64.
+  const std::string photo =
+      "<PHOTO><TYPE>image/png</TYPE><BINVAL>YW\nJj</BINVAL></PHOTO><DESC>Our room</DESC>";
+  const std::string hash = "a9993e364706816aba3e25717850c26c9cd0d89d";
+  {
+    auto alice = user("alice", "a");
+    auto bob = user("bob", "b");
+    createPersistent(*alice, "pics", "Alice");
+    join(*bob, "pics", "Bob");
+    EXPECT_TRUE(has(roomFeatures(*bob, "pics"), "vcard-temp"));
+    EXPECT_TRUE(avatarHashes(*bob, "pics").empty());
+    auto empty = getVcard(*bob, "pics");
+    ASSERT_TRUE(isResult(empty));
+    ASSERT_TRUE(empty->child("vCard", "vcard-temp"));
+    EXPECT_EQ(empty->child("vCard", "vcard-temp")->firstChild(), nullptr);
+
+    EXPECT_TRUE(isError(setVcard(*bob, "pics", photo), "forbidden")) << "only owners";
+    EXPECT_TRUE(
+        isError(setVcard(*alice, "pics", "<DESC>" + std::string(5000, 'x') + "</DESC>"), "not-acceptable"));
+    EXPECT_TRUE(isError(setVcard(*alice, "pics", "<PHOTO><BINVAL>%%%</BINVAL></PHOTO>"), "bad-request"));
+    ASSERT_TRUE(isResult(setVcard(*alice, "pics", photo)));
+    auto notice =
+        bob->expect(isMessage().from("pics@muc.localhost").type("groupchat").where([](const xml::Element& e) {
+          return hasStatus(e, 104);
+        }));
+    EXPECT_TRUE(notice) << "XEP-0486 §3.2: occupants are told";
+    EXPECT_EQ(avatarHashes(*bob, "pics"), (std::vector<std::string>{hash}));
+  }
+  ASSERT_EQ(server.stop(), 0);
+  server.start();
+
+  auto carol = user("carol", "c");
+  EXPECT_EQ(avatarHashes(*carol, "pics"), (std::vector<std::string>{hash}));
+  auto v = getVcard(*carol, "pics");
+  ASSERT_TRUE(isResult(v));
+  const auto* card = v->child("vCard", "vcard-temp");
+  ASSERT_TRUE(card);
+  EXPECT_EQ(card->childText("DESC", "vcard-temp"), "Our room");
+  ASSERT_TRUE(card->child("PHOTO", "vcard-temp"));
+
+  auto alice = user("alice", "a");
+  ASSERT_TRUE(isResult(setVcard(*alice, "pics", "")));
+  EXPECT_TRUE(avatarHashes(*carol, "pics").empty()) << "XEP-0486 §5: no hash without an avatar";
+
+  createPersistent(*alice, "secret", "Alice",
+                   field("muc#roomconfig_membersonly", "1") + field("muc#roomconfig_publicroom", "0"));
+  EXPECT_TRUE(isError(getVcard(*carol, "secret"), "forbidden"));
+  EXPECT_TRUE(isResult(getVcard(*alice, "secret")));
 }
 
 }  // namespace

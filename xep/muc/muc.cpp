@@ -112,7 +112,7 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
   }
   void destroyed(const Room& room) override {
     log::info("muc.room.destroyed", "room={}", room.jid().bareStr());
-    if (room.everPersistent()) {
+    if (room.mayHaveStoredData()) {
       // Its archive and vCard, after the writes queued before.
       archiveJob(
           room,
@@ -315,6 +315,7 @@ class MucModule final : public module::Module {
     st.archivePageSize = section.getInt("archive_page_size", 50, 1, 10000);
     if (st.archivePageSize > st.archiveMaxPageSize)
       section.fail("archive_page_size", "must not exceed archive_max_page_size");
+    st.maxVcardSize = section.getInt("max_vcard_size", 131072, 0, 16 * 1024 * 1024);
   }
 
   void start(module::ModuleContext& ctx) override {

@@ -819,8 +819,8 @@ void Room::onIq(const StanzaPtr& s) {
     moderate(s, *payload);
   } else if (ns == xml::ns::kPing && get) {
     result(s);
-  } else if (ns == xml::ns::kVcard && get) {
-    result(s, xml::make("vCard", std::string(xml::ns::kVcard)));
+  } else if (ns == xml::ns::kVcard) {
+    vcardIq(s, *payload);
   } else {
     error(s, StanzaError::ServiceUnavailable);
   }
@@ -877,6 +877,7 @@ void Room::discoInfo(const StanzaPtr& s) {
   features.emplace_back("http://jabber.org/protocol/muc#stable_id");
   features.emplace_back("jabber:x:conference");
   features.emplace_back(kOccupantId);
+  features.emplace_back(xml::ns::kVcard);  // XEP-0486 §3.1
   if (archiveActive(config_)) {
     // XEP-0313 §6 on the room's JID, with XEP-0359 ids on the messages.
     features.emplace_back(xml::ns::kMam);
@@ -910,6 +911,20 @@ void Room::discoInfo(const StanzaPtr& s) {
   field("muc#roomconfig_roomname", config_.name, "Name");
   field("muc#roominfo_changesubject", config_.changeSubject ? "1" : "0",
         "Participants may change the subject");
+  if (!avatarHash_.empty()) {
+    // XEP-0486 §3.3: one value per PHOTO of the room's vCard; absent without an avatar (§5).
+    auto f = xml::make("field", std::string(kForms));
+    f->setAttr("var", "muc#roominfo_avatarhash");
+    f->setAttr("type", "text-multi");
+    f->setAttr("label", "Avatar hash");
+    std::string_view rest = avatarHash_;
+    while (!rest.empty()) {
+      const auto sp = rest.find(' ');
+      f->addTextChild("value", kForms, rest.substr(0, sp));
+      rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    }
+    x->addChild(f);
+  }
   q->addChild(x);
   result(s, q);
 }

@@ -98,8 +98,8 @@ class Room {
   bool isDestroyed() const { return destroyed_; }
   std::size_t occupantCount() const { return occupants_.size(); }
   StoredRoom snapshot() const;
-  // The room was persistent at some point, so storage may hold its archive or vCard.
-  bool everPersistent() const { return everPersistent_; }
+  // Storage may hold the room's archive or vCard (it was persistent at some point, or has a vCard).
+  bool mayHaveStoredData() const { return everPersistent_ || vcardStored_; }
 
   // The first presence that creates the room (XEP-0045 §10.1.1): the creator becomes its owner.
   void create(const xmpp::StanzaPtr& presence);
@@ -183,6 +183,10 @@ class Room {
                const std::string& stanzaId, const std::string& by, const std::string& moderatorId,
                const std::string& reason);
 
+  // vCard-temp of the room and XEP-0486 avatar hash (room_vcard.cpp).
+  void vcardIq(const xmpp::StanzaPtr& stanza, const xml::Element& payload);
+  bool mayReadVcard(const xmpp::Jid& requester) const;
+
   // IQs (§9, §10, disco §6).
   void discoInfo(const xmpp::StanzaPtr& stanza);
   void adminGet(const xmpp::StanzaPtr& stanza, const xml::Element& query);
@@ -211,6 +215,7 @@ class Room {
   bool locked_ = false;
   bool destroyed_ = false;
   bool everPersistent_ = false;
+  bool vcardStored_ = false;
   std::int64_t createdAt_ = 0;
   std::string avatarHash_;  // XEP-0486, space-separated SHA-1 hex of the vCard's PHOTOs
   std::map<std::string, Affiliation> affiliations_;      // bare JID -> affiliation (never None)
