@@ -2,7 +2,10 @@
 # One command from a fresh Debian 12 machine to a full test run: installs what is missing, builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer, and runs every test (unit and integration: real
 # parleyd processes driven by libstrophe and raw TLS clients over loopback).
-# Environment: PARLEY_WERROR=1 treats warnings as errors (CI sets it); PARLEY_TEST_JOBS (default 2).
+# Then the libFuzzer targets (tests/fuzz/run.sh: clang build of only the fuzz targets, each target run
+# PARLEY_FUZZ_SECONDS, default 60 s; any crash, sanitizer report or timeout fails the run).
+# Environment: PARLEY_WERROR=1 treats warnings as errors (CI sets it); PARLEY_TEST_JOBS (default 2);
+# PARLEY_FUZZ_SECONDS (0 skips fuzzing).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/contrib/install-deps.sh"
@@ -15,3 +18,7 @@ cd "$dir"
 # The MySQL storage tests and the MySQL integration tests need a server: with-mariadb.sh starts a
 # private MariaDB for the run (socket in a temp dir, exported as PARLEY_TEST_MYSQL) and always stops it.
 "$root/contrib/with-mariadb.sh" ctest --output-on-failure -j "${PARLEY_TEST_JOBS:-2}" --timeout 180
+fuzz_seconds=${PARLEY_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" != 0 ]; then
+  PARLEY_FUZZ_BUILD="$root/build-fuzz" "$root/tests/fuzz/run.sh" "$fuzz_seconds"
+fi

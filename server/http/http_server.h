@@ -184,6 +184,9 @@ class HttpServer {
 // Helpers for handlers.
 std::string percentDecode(std::string_view s, bool* ok = nullptr);
 std::string percentEncode(std::string_view s);  // RFC 3986 unreserved characters kept
+// Splits req.target into the percent-decoded path and the raw query. False when the target is not a
+// usable origin-form path (a bad escape, not starting with '/', a NUL): the server answers 400.
+bool parseTarget(Request& req);
 std::string_view statusText(int status);
 
 }  // namespace parley::http

@@ -39,6 +39,10 @@ class ConnectionHandler {
   virtual void onDisconnected(std::string_view reason) = 0;
   // The output queue crossed the pause threshold (true) or drained below half of it (false).
   virtual void onBackpressure(bool /*paused*/) {}
+  // The peer sent a unit larger than the transport accepts (a WebSocket message over the stanza limit),
+  // noticed before it was buffered whole. The handler ends the stream (RFC 6120 §4.9.3.14
+  // <policy-violation/>); the transport then closes if the handler did not.
+  virtual void onInputTooLarge() {}
 };
 
 struct ConnectionLimits {

@@ -77,6 +77,7 @@ class WebSocketTransport final : public Transport {
         remoteAddress_(std::move(remote)),
         host_(std::move(host)),
         limits_(settings.limits),
+        maxMessageBytes_(settings.maxMessageBytes),
         secure_(secure) {}
 
   ~WebSocketTransport() override = default;
@@ -146,11 +147,15 @@ class WebSocketTransport final : public Transport {
   std::shared_ptr<void> keepAlive() const { return owner_.lock(); }
 
   void armRead() {
-    if (reading_ || paused_ || closed_ || !readStarted_) return;
+    if (reading_ || paused_ || closed_ || !readStarted_ || tooLarge_) return;
     auto self = keepAlive();
     if (!self) return;
     reading_ = true;
-    ws_.async_read(buffer_, [this, self](const boost::system::error_code& ec, std::size_t) {
+    // A message is read in pieces and counted as it arrives, so one larger than maxMessageBytes_ is
+    // refused with a stream error (<policy-violation/>, then <close/>) once the limit is passed, never
+    // buffered whole. (Beast's own read_message_max would fail the connection at the frame header with
+    // a bare close frame, without the stream error RFC 7395 §3.6 asks for.)
+    ws_.async_read_some(buffer_, kReadChunk, [this, self](const boost::system::error_code& ec, std::size_t) {
       reading_ = false;
       if (closed_) return;
       if (ec) {
@@ -162,6 +167,19 @@ class WebSocketTransport final : public Transport {
           finish("message too big");
         else if (ec != asio::error::operation_aborted)
           finish(ec.message());
+        return;
+      }
+      if (buffer_.size() > maxMessageBytes_) {
+        log::info("net.websocket.message_too_big", "peer={} limit={}", remoteAddress_, maxMessageBytes_);
+        buffer_.consume(buffer_.size());
+        buffer_.shrink_to_fit();
+        tooLarge_ = true;  // nothing more is read: the stream ends
+        if (handler_) handler_->onInputTooLarge();
+        if (!closing_ && !closed_) close(std::chrono::milliseconds(2000));
+        return;
+      }
+      if (!ws_.is_message_done()) {  // more of this message to come
+        armRead();
         return;
       }
       if (!ws_.got_text()) {
@@ -249,6 +267,8 @@ class WebSocketTransport final : public Transport {
   std::string remoteAddress_;
   std::string host_;
   ConnectionLimits limits_;
+  std::size_t maxMessageBytes_;
+  static constexpr std::size_t kReadChunk = 64 * 1024;
   std::weak_ptr<void> owner_;
   ConnectionHandler* handler_ = nullptr;
   beast::flat_buffer buffer_;
@@ -266,6 +286,7 @@ class WebSocketTransport final : public Transport {
   bool closing_ = false;
   bool closeSent_ = false;
   bool closed_ = false;
+  bool tooLarge_ = false;
 };
 
 // Answers the upgrade request with an HTTP error and closes the connection.
@@ -310,7 +331,9 @@ void handshake(Next&& stream, http::WebSocketUpgrade& up, const WebSocketSetting
     res.set(bhttp::field::sec_websocket_protocol, "xmpp");  // RFC 7395 §3.1
     res.set(bhttp::field::server, "parley");
   }));
-  ws.read_message_max(settings.maxMessageBytes);
+  // No Beast limit (0): the transport counts each message itself as it arrives (armRead), so even a
+  // frame that announces gigabytes gets the stream error after maxMessageBytes, not a bare close.
+  ws.read_message_max(0);
   ws.auto_fragment(false);
   ws.text(true);
   const bool secure = up.secure || (settings.plainIsSecure && !up.tls && (isLoopback(up.peerIp) || up.trustedProxy));

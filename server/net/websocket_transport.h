@@ -4,8 +4,10 @@
 // back a net::Transport on which c2s::C2sSession runs exactly as over TCP. The transport only maps one
 // WebSocket text message to one onData() and one send() to one message; the XMPP framing (<open/>,
 // <close/>, namespace declarations on every element) is done by stream::InboundStream.
-//  - reads: one message at a time, at most `maxMessageBytes`; the read buffer is freed after every
-//    message, so an idle connection holds none (Beast keeps a 1.5 KiB frame buffer per stream);
+//  - reads: one message at a time, at most `maxMessageBytes`, counted in 64 KiB pieces as it arrives (a
+//    larger message ends the stream with <policy-violation/> before it is buffered whole: the handler's
+//    onInputTooLarge()); the read buffer is freed after every message, so an idle connection holds
+//    none (Beast keeps a 1.5 KiB frame buffer per stream);
 //  - writes: a queue of shared immutable buffers, one message write in flight, the same pause/drop
 //    thresholds as net::Connection;
 //  - keepalive: Beast's idle timer sends a WebSocket ping after idleTimeout/2 of silence and closes the

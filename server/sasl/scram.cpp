@@ -383,6 +383,8 @@ std::optional<std::string> ScramClient::clientFinal(std::string_view serverFirst
   auto salt = base64Decode(*saltValue);
   auto iterations = parseIterations(*iterValue);
   if (!salt || salt->empty() || !iterations) return std::nullopt;
+  // A hostile server could ask for 4 billion PBKDF2 rounds (an hour of CPU): refuse beyond the bound.
+  if (*iterations > kMaxClientIterations) return std::nullopt;
 
   // RFC 5802 §5.1: if SASLprep fails the client may use the password as is.
   const std::string prepared = util::saslPrep(password_).value_or(password_);

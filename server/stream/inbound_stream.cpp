@@ -308,6 +308,10 @@ void InboundStream::onBackpressure(bool paused) {
   policy_.onBackpressure(paused);
 }
 
+void InboundStream::onInputTooLarge() {
+  closeWithError(xmpp::StreamError::PolicyViolation, "message larger than the stanza size limit");
+}
+
 void InboundStream::suspendParsing() {
   if (suspended_) return;
   suspended_ = true;

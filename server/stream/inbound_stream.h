@@ -128,6 +128,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   void onData(std::string_view bytes) override;
   void onDisconnected(std::string_view reason) override;
   void onBackpressure(bool paused) override;
+  void onInputTooLarge() override;
   // StreamParserHandler
   void onStreamOpen(xml::StreamHeader header) override;
   void onElement(xml::ElementPtr element) override;

@@ -96,10 +96,19 @@ void appendEscapedAttr(std::string& out, std::string_view value) {
   });
 }
 
+// An element in the XML namespace (a peer may send <xml:foo/>: the xml prefix is always bound) keeps
+// its prefix: that namespace must never be declared as the default one (Namespaces in XML §3), and
+// writing xmlns='http://www.w3.org/XML/1998/namespace' made output no parser accepts, which would
+// have ended the recipient's stream (found by fuzzing). Its children then declare their namespaces.
+static void appendElementName(std::string& out, const Element& e) {
+  if (e.xmlns() == ns::kXml) out += "xml:";
+  out += e.name();
+}
+
 void serializeStartTag(const Element& e, std::string& out, std::string_view scopeNs) {
   out += '<';
-  out += e.name();
-  if (e.xmlns() != scopeNs) {
+  appendElementName(out, e);
+  if (e.xmlns() != scopeNs && e.xmlns() != ns::kXml) {
     out += " xmlns='";
     appendEscapedAttr(out, e.xmlns());
     out += '\'';
@@ -162,7 +171,7 @@ void serialize(const Element& e, std::string& out, std::string_view scopeNs) {
   out += '>';
   serializeContent(e, out);
   out += "</";
-  out += e.name();
+  appendElementName(out, e);
   out += '>';
 }
 

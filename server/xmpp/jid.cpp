@@ -146,7 +146,16 @@ std::optional<std::string> Jid::prepResource(std::string_view resource) {
   return p;
 }
 
+namespace {
+std::optional<std::string> prepDomainOnce(std::string_view domain, bool recheck);
+}
+
 std::optional<std::string> Jid::prepDomain(std::string_view domain) {
+  return prepDomainOnce(domain, true);
+}
+
+namespace {
+std::optional<std::string> prepDomainOnce(std::string_view domain, bool recheck) {
   if (domain.empty() || domain.size() > kMaxInput) return std::nullopt;
   // RFC 7622 §3.2: a final label separator is stripped before the domainpart is used or compared.
   std::string_view stripped = domain;
@@ -207,8 +216,17 @@ std::optional<std::string> Jid::prepDomain(std::string_view domain) {
   if (!ascii || !checkAsciiLabels(*ascii, hasALabel)) return std::nullopt;
   auto unicode = runIdna(uidna_nameToUnicodeUTF8, *ascii);
   if (!unicode || unicode->empty() || unicode->size() > kMaxPart) return std::nullopt;
+  // The U-label form is what is stored and compared, so it must itself be a domainpart that prepares
+  // to itself: an A-label can encode code points nameprep refuses (unassigned in Unicode 3.2, e.g.
+  // Samaritan), and such a JID would be accepted once and then fail to parse from its own string
+  // (found by fuzzing).
+  if (recheck && *unicode != name) {
+    auto again = prepDomainOnce(*unicode, false);
+    if (!again || *again != *unicode) return std::nullopt;
+  }
   return unicode;
 }
+}  // namespace
 
 std::optional<Jid> Jid::parse(std::string_view text) {
   // 3071 = three parts of 1023 bytes and two separators.

@@ -671,3 +671,20 @@ TEST(ScramErrorNameTest, Names) {
 
 }  // namespace
 }  // namespace parley::sasl
+
+namespace parley::sasl {
+namespace {
+
+// Found by fuzzing (tests/fuzz/corpus/scram/regress-*): a server-first asking for 99,999,998 PBKDF2
+// rounds kept the client hashing for minutes. Above kMaxClientIterations the client gives up.
+TEST(ScramClientTest, RefusesAHugeIterationCount) {
+  ScramClient client(util::HashAlg::Sha256, "user", "pencil");
+  client.setNonceForTesting("rOprNGfwEbeRWgbNEkqO");
+  (void)client.clientFirst();
+  const auto tooMany = std::to_string(ScramClient::kMaxClientIterations + 1);
+  EXPECT_FALSE(client.clientFinal("r=rOprNGfwEbeRWgbNEkqOserver,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=" + tooMany));
+  EXPECT_FALSE(client.clientFinal("r=rOprNGfwEbeRWgbNEkqOserver,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4294967295"));
+}
+
+}  // namespace
+}  // namespace parley::sasl

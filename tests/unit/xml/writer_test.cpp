@@ -121,3 +121,24 @@ TEST(WriterTest, EscapeHelpers) {
 
 }  // namespace
 }  // namespace parley::xml
+
+#include "server/xml/parse_fragment.h"
+
+namespace parley::xml {
+namespace {
+
+// Found by fuzzing (tests/fuzz/corpus/xml_stream/regress-*): <xml:foo/> from a peer (the xml prefix
+// is always bound) was written as <foo xmlns='http://www.w3.org/XML/1998/namespace'/>, which no parser
+// accepts: a recipient's stream would have broken on it.
+TEST(WriterTest, ElementInTheXmlNamespaceKeepsItsPrefix) {
+  auto in = parseElement("<message><xml:note a='1'><xml:inner/><body>hi</body></xml:note></message>");
+  ASSERT_TRUE(in);
+  const std::string out = toString(*in, "jabber:client");
+  EXPECT_EQ(out, "<message><xml:note a='1'><xml:inner/><body xmlns='jabber:client'>hi</body></xml:note></message>");
+  auto again = parseElement(out);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(toString(*again, "jabber:client"), out);
+}
+
+}  // namespace
+}  // namespace parley::xml
