@@ -395,6 +395,14 @@ TEST_F(MucMamTest, RoomVcardAndAvatarHash) {
     createPersistent(*alice, "pics", "Alice");
     join(*bob, "pics", "Bob");
     EXPECT_TRUE(has(roomFeatures(*bob, "pics"), "vcard-temp"));
+    auto service = bob->request(
+        "<iq type='get' id='sv' to='muc.localhost'><query xmlns='" + std::string(kDiscoInfo) + "'/></iq>",
+        "sv");
+    ASSERT_TRUE(isResult(service));
+    bool serviceHasVcard = false;
+    for (const auto& f : service->child("query", kDiscoInfo)->childrenNamed("feature", kDiscoInfo))
+      serviceHasVcard |= f->attr("var") == "vcard-temp";
+    EXPECT_TRUE(serviceHasVcard) << "XEP-0486 §3.1: the service advertises vcard-temp";
     EXPECT_TRUE(avatarHashes(*bob, "pics").empty());
     auto empty = getVcard(*bob, "pics");
     ASSERT_TRUE(isResult(empty));

@@ -446,7 +446,9 @@ class MucModule final : public module::Module {
       q->addChild(id);
       for (std::string_view f : {xml::ns::kDiscoInfo, xml::ns::kDiscoItems, xml::ns::kMuc, xml::ns::kPing,
                                  std::string_view("http://jabber.org/protocol/muc#stable_id"),
-                                 std::string_view("urn:xmpp:occupant-id:0")}) {
+                                 std::string_view("urn:xmpp:occupant-id:0"),
+                                 // XEP-0486 §3.1: clients look for room avatar support on the service.
+                                 xml::ns::kVcard}) {
         auto fe = xml::make("feature", std::string(xml::ns::kDiscoInfo));
         fe->setAttr("var", f);
         q->addChild(fe);
