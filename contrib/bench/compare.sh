@@ -139,6 +139,7 @@ cleanup() {
     echo "compare.sh: kept $TOP" >&2
   else
     find "$TOP" -mindepth 1 -maxdepth 1 ! -name reports -exec rm -rf {} +
+    rmdir "$TOP" 2>/dev/null  # empty when the reports went to CMP_OUT
   fi
 }
 trap cleanup EXIT
