@@ -173,6 +173,7 @@ std::vector<Case> corpus() {
       "<message>&amp</message>",
       "<message>&</message>",
       "<message a='<'/>",
+      "<message>]]></message>",
       "<undeclared:message/>",
       "<message xmlns:p=''/>",
       "<p:message xmlns:p='urn:p' xmlns:p='urn:q'/>",
@@ -191,8 +192,8 @@ std::vector<Case> corpus() {
     for (const auto& [pos, wrap] :
          std::vector<std::pair<std::string, std::string>>{{"top", ""}, {"after", saslMiss}})
       add("broken-" + std::to_string(i) + "-" + pos, kHeader + wrap + broken[i],
-          i == 23 || i == 24 ? std::vector<std::string>{"not-well-formed", "restricted-xml"}
-          : i == 27          ? std::vector<std::string>{"not-well-formed", "restricted-xml"}
+          i == 24 || i == 25 ? std::vector<std::string>{"not-well-formed", "restricted-xml"}
+          : i == 28          ? std::vector<std::string>{"not-well-formed", "restricted-xml"}
                              : std::vector<std::string>{"not-well-formed"});
 
   // A second stream root, wrong stream namespaces and versions, unknown hosts.
