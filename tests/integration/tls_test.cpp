@@ -1,6 +1,7 @@
 // TLS profile: direct TLS with ALPN (XEP-0368), one certificate per host chosen by SNI, old protocol
-// versions refused.
+// versions, weak cipher suites, compression and renegotiation refused.
 #include <string>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -112,6 +113,73 @@ TEST_F(TlsTest, ProtocolsOlderThanTls12AreRefused) {
   auto p = probe(server.tlsPort(), "localhost", "", TLS1_2_VERSION);
   ASSERT_TRUE(p.handshakeOk);
   EXPECT_EQ(p.version, "TLSv1.2");
+}
+
+// A TLS 1.2 client connected to the direct-TLS port with `ciphers` (OpenSSL names); nullptr if the
+// handshake failed. The caller frees both.
+std::pair<SSL*, SSL_CTX*> tls12Client(std::uint16_t port, const char* ciphers) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return {nullptr, nullptr};
+  }
+  timeval tv{5, 0};  // a server that stays silent fails the test instead of hanging it
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_security_level(ctx, 0);
+  SSL_CTX_set_cipher_list(ctx, ciphers);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  if (SSL_connect(ssl) != 1) {
+    SSL_free(ssl);
+    close(fd);
+    return {nullptr, ctx};
+  }
+  return {ssl, ctx};
+}
+
+void closeClient(std::pair<SSL*, SSL_CTX*> c) {
+  if (c.first) {
+    const int fd = SSL_get_fd(c.first);
+    SSL_free(c.first);
+    close(fd);
+  }
+  SSL_CTX_free(c.second);
+}
+
+// Issue 9 §9: TLS 1.2 only with forward-secret AEAD suites; no CBC, no RSA key exchange, no SHA-1 MACs.
+TEST_F(TlsTest, OnlyModernCipherSuitesAreAccepted) {
+  for (const char* weak : {"AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA",
+                           "ECDHE-ECDSA-AES256-SHA384", "DES-CBC3-SHA", "NULL-SHA256"}) {
+    auto c = tls12Client(server.tlsPort(), weak);
+    EXPECT_EQ(c.first, nullptr) << weak << " was accepted";
+    closeClient(c);
+  }
+  auto ok = tls12Client(server.tlsPort(), "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305");
+  ASSERT_NE(ok.first, nullptr);
+  EXPECT_STREQ(SSL_get_version(ok.first), "TLSv1.2");
+  EXPECT_EQ(SSL_get_current_compression(ok.first), nullptr) << "TLS compression (CRIME) must be off";
+  closeClient(ok);
+}
+
+// Issue 9 §9: no renegotiation (SSL_OP_NO_RENEGOTIATION): a client asking for one gets no new handshake.
+TEST_F(TlsTest, RenegotiationIsRefused) {
+  auto c = tls12Client(server.tlsPort(), "ECDHE-ECDSA-AES128-GCM-SHA256");
+  ASSERT_NE(c.first, nullptr);
+  EXPECT_EQ(SSL_get_secure_renegotiation_support(c.first), 1) << "RFC 5746 extension expected";
+  ASSERT_EQ(SSL_renegotiate(c.first), 1);
+  // The server answers the ClientHello with a no_renegotiation alert (or closes): the handshake fails.
+  const int r = SSL_do_handshake(c.first);
+  EXPECT_NE(r, 1) << "the server renegotiated";
+  EXPECT_EQ(SSL_renegotiate_pending(c.first), 1);
+  closeClient(c);
 }
 
 TEST_F(TlsTest, EachHostServesItsOwnAccounts) {
