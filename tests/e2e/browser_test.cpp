@@ -66,5 +66,53 @@ TEST(BrowserTest, ConverseJsChatsWithLibstropheOverWebSocket) {
   EXPECT_TRUE(server.waitForLog("transport=websocket")) << "the browser did not come in over WebSocket";
 }
 
+// Issue 4: a real client joins a room as a new user would. libstrophe creates and unlocks the room
+// (XEP-0045 §10.1.2 instant room); Converse.js joins it over WebSocket, both see each other's groupchat
+// message, and bob sees the browser user's presence in the room.
+TEST(BrowserTest, ConverseJsJoinsARoomAndTalksToLibstrophe) {
+  const std::string dir = PARLEY_E2E_DIR;
+  const char* chromiumEnv = std::getenv("CHROMIUM");
+  const std::string chromium = chromiumEnv ? chromiumEnv : "/usr/bin/chromium";
+  ASSERT_TRUE(std::filesystem::exists(dir + "/node_modules/converse.js/dist/converse.min.js"));
+  ASSERT_TRUE(std::filesystem::exists(chromium)) << chromium << " missing: run contrib/install-deps.sh";
+
+  TestServerOptions options;
+  options.extra =
+      "[[http.listeners]]\naddress = \"127.0.0.1\"\nport = 0\ntls = false\n\n"
+      "[modules.websocket]\nplain_is_secure = true\n";
+  TestServer server(options);
+  server.addUser("alice", "wonderland");
+  server.addUser("bob", "builder");
+  server.start();
+
+  const std::string room = "lobby@muc.localhost";
+  XmppClient bob(server.jid("bob"), "builder", server.c2sPort());
+  ASSERT_TRUE(bob.connect()) << bob.error();
+  bob.send("<presence to='" + room + "/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+  ASSERT_TRUE(bob.expect(isPresence().from(room + "/bob")));
+  bob.send("<iq type='set' to='" + room + "' id='unlock'><query xmlns='http://jabber.org/protocol/muc#owner'>"
+           "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
+  ASSERT_TRUE(bob.expect(isIq().id("unlock").type("result")));
+
+  const std::string fromWeb = "Hello room, from Converse.js";
+  const std::string fromBob = "Welcome, says libstrophe";
+  auto browser = std::async(std::launch::async, [&] {
+    return runProgram({"/usr/bin/env", "PARLEY_WS_URL=ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/xmpp-websocket",
+                       "PARLEY_JID=alice@localhost", "PARLEY_PASSWORD=wonderland", "PARLEY_PEER=" + room,
+                       "PARLEY_ROOM=" + room, "PARLEY_NICK=alice-web", "PARLEY_SEND=" + fromWeb,
+                       "PARLEY_EXPECT=" + fromBob, "PARLEY_TIMEOUT_MS=90000", "CHROMIUM=" + chromium, "node",
+                       dir + "/converse_chat.mjs"},
+                      std::chrono::seconds(150));
+  });
+  EXPECT_TRUE(bob.expect(isPresence().from(room + "/alice-web"), std::chrono::seconds(120)))
+      << "the browser user never appeared in the room";
+  auto got = bob.expect(isMessage().type("groupchat").from(room + "/alice-web").body(fromWeb), std::chrono::seconds(120));
+  if (got) bob.send("<message to='" + room + "' type='groupchat' id='welcome'><body>" + fromBob + "</body></message>");
+  auto [status, output] = browser.get();
+  EXPECT_TRUE(got) << "the browser's groupchat message never reached bob; browser output:\n" << output;
+  EXPECT_EQ(status, 0) << "the browser did not receive bob's groupchat message:\n" << output;
+  EXPECT_NE(output.find("JOINED"), std::string::npos) << output;
+}
+
 }  // namespace
 }  // namespace parley::test

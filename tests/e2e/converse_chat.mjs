@@ -9,6 +9,9 @@
 //   PARLEY_PEER       the libstrophe user's bare JID
 //   PARLEY_SEND       the body Converse.js sends to the peer
 //   PARLEY_EXPECT     the body the peer answers with
+//   PARLEY_ROOM       optional: instead of a one-to-one chat, join this XEP-0045 room (nick
+//                     PARLEY_NICK, default "web"), send PARLEY_SEND to the room and wait for
+//                     PARLEY_EXPECT from the room
 //   PARLEY_TIMEOUT_MS (default 60000), CHROMIUM (default /usr/bin/chromium)
 // Nothing is downloaded: the page and Converse.js are served from node_modules on 127.0.0.1.
 import http from 'node:http';
@@ -32,6 +35,8 @@ const password = need('PARLEY_PASSWORD');
 const peer = need('PARLEY_PEER');
 const toPeer = need('PARLEY_SEND');
 const fromPeer = need('PARLEY_EXPECT');
+const room = env.PARLEY_ROOM || '';
+const nick = env.PARLEY_NICK || 'web';
 const timeout = Number(env.PARLEY_TIMEOUT_MS || 60000);
 const executablePath = env.CHROMIUM || '/usr/bin/chromium';
 const dist = path.join(here, 'node_modules', 'converse.js', 'dist');
@@ -117,10 +122,21 @@ try {
   await tab.goto(pageUrl);
   await tab.waitForFunction(() => window.parleyTest && window.parleyTest.connected, null, { timeout });
   console.log('CONNECTED');
-  await tab.evaluate(async ({ peer, body }) => {
-    const chat = await window.parleyTest.api.chats.open(peer, {}, true);
-    await chat.sendMessage({ body });
-  }, { peer, body: toPeer });
+  if (room) {
+    // Join as a user would from the UI: the room opens, Converse.js sends its MUC presence and shows
+    // the room once the server's self-presence (status 110) arrives.
+    await tab.evaluate(async ({ room, nick }) => {
+      window.parleyTest.room = await window.parleyTest.api.rooms.open(room, { nick }, true);
+    }, { room, nick });
+    await tab.waitForFunction(() => window.parleyTest.room && window.parleyTest.room.isEntered(), null, { timeout });
+    console.log('JOINED');
+    await tab.evaluate(async ({ body }) => { await window.parleyTest.room.sendMessage({ body }); }, { body: toPeer });
+  } else {
+    await tab.evaluate(async ({ peer, body }) => {
+      const chat = await window.parleyTest.api.chats.open(peer, {}, true);
+      await chat.sendMessage({ body });
+    }, { peer, body: toPeer });
+  }
   console.log('SENT');
   await tab.waitForFunction(
     ({ body }) => window.parleyTest.received.some((m) => m.body === body), { body: fromPeer }, { timeout });
