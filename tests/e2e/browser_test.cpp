@@ -5,11 +5,11 @@
 //
 // Runs only under the ctest label `browser` (its own executable parley_e2e_tests, tests/CMakeLists.txt); its
 // dependencies (chromium, npm packages in tests/e2e) come from contrib/install-deps.sh.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <future>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "tests/support/test_server.h"
 #include "tests/support/xmpp_client.h"
@@ -43,17 +43,20 @@ TEST(BrowserTest, ConverseJsChatsWithLibstropheOverWebSocket) {
   const std::string toBob = "Hello from Converse.js in Chromium";
   const std::string toAlice = "Hello back from libstrophe";
   auto browser = std::async(std::launch::async, [&] {
-    return runProgram({"/usr/bin/env", "PARLEY_WS_URL=ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/xmpp-websocket",
-                       "PARLEY_JID=alice@localhost", "PARLEY_PASSWORD=wonderland", "PARLEY_PEER=bob@localhost",
-                       "PARLEY_SEND=" + toBob, "PARLEY_EXPECT=" + toAlice, "PARLEY_TIMEOUT_MS=90000",
-                       "CHROMIUM=" + chromium, "node", dir + "/converse_chat.mjs"},
-                      std::chrono::seconds(150));
+    return runProgram(
+        {"/usr/bin/env",
+         "PARLEY_WS_URL=ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/xmpp-websocket",
+         "PARLEY_JID=alice@localhost", "PARLEY_PASSWORD=wonderland", "PARLEY_PEER=bob@localhost",
+         "PARLEY_SEND=" + toBob, "PARLEY_EXPECT=" + toAlice, "PARLEY_TIMEOUT_MS=90000",
+         "CHROMIUM=" + chromium, "node", dir + "/converse_chat.mjs"},
+        std::chrono::seconds(150));
   });
 
   // Converse.js -> libstrophe.
   auto got = bob.expect(isMessage().body(toBob).where([](const xml::Element& e) {
     return std::string(e.attr("from")).rfind("alice@localhost/", 0) == 0;
-  }), std::chrono::seconds(120));
+  }),
+                        std::chrono::seconds(120));
   if (got) {
     // libstrophe -> Converse.js: to the full JID the message came from.
     bob.send("<message to='" + std::string(got->attr("from")) + "' type='chat' id='reply1'><body>" + toAlice +
@@ -90,24 +93,29 @@ TEST(BrowserTest, ConverseJsJoinsARoomAndTalksToLibstrophe) {
   ASSERT_TRUE(bob.connect()) << bob.error();
   bob.send("<presence to='" + room + "/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
   ASSERT_TRUE(bob.expect(isPresence().from(room + "/bob")));
-  bob.send("<iq type='set' to='" + room + "' id='unlock'><query xmlns='http://jabber.org/protocol/muc#owner'>"
+  bob.send("<iq type='set' to='" + room +
+           "' id='unlock'><query xmlns='http://jabber.org/protocol/muc#owner'>"
            "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
   ASSERT_TRUE(bob.expect(isIq().id("unlock").type("result")));
 
   const std::string fromWeb = "Hello room, from Converse.js";
   const std::string fromBob = "Welcome, says libstrophe";
   auto browser = std::async(std::launch::async, [&] {
-    return runProgram({"/usr/bin/env", "PARLEY_WS_URL=ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/xmpp-websocket",
-                       "PARLEY_JID=alice@localhost", "PARLEY_PASSWORD=wonderland", "PARLEY_PEER=" + room,
-                       "PARLEY_ROOM=" + room, "PARLEY_NICK=alice-web", "PARLEY_SEND=" + fromWeb,
-                       "PARLEY_EXPECT=" + fromBob, "PARLEY_TIMEOUT_MS=90000", "CHROMIUM=" + chromium, "node",
-                       dir + "/converse_chat.mjs"},
-                      std::chrono::seconds(150));
+    return runProgram(
+        {"/usr/bin/env",
+         "PARLEY_WS_URL=ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/xmpp-websocket",
+         "PARLEY_JID=alice@localhost", "PARLEY_PASSWORD=wonderland", "PARLEY_PEER=" + room,
+         "PARLEY_ROOM=" + room, "PARLEY_NICK=alice-web", "PARLEY_SEND=" + fromWeb, "PARLEY_EXPECT=" + fromBob,
+         "PARLEY_TIMEOUT_MS=90000", "CHROMIUM=" + chromium, "node", dir + "/converse_chat.mjs"},
+        std::chrono::seconds(150));
   });
   EXPECT_TRUE(bob.expect(isPresence().from(room + "/alice-web"), std::chrono::seconds(120)))
       << "the browser user never appeared in the room";
-  auto got = bob.expect(isMessage().type("groupchat").from(room + "/alice-web").body(fromWeb), std::chrono::seconds(120));
-  if (got) bob.send("<message to='" + room + "' type='groupchat' id='welcome'><body>" + fromBob + "</body></message>");
+  auto got = bob.expect(isMessage().type("groupchat").from(room + "/alice-web").body(fromWeb),
+                        std::chrono::seconds(120));
+  if (got)
+    bob.send("<message to='" + room + "' type='groupchat' id='welcome'><body>" + fromBob +
+             "</body></message>");
   auto [status, output] = browser.get();
   EXPECT_TRUE(got) << "the browser's groupchat message never reached bob; browser output:\n" << output;
   EXPECT_EQ(status, 0) << "the browser did not receive bob's groupchat message:\n" << output;

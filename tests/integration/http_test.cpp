@@ -1,18 +1,17 @@
 // The HTTP server inside parleyd (server/http): /health, /metrics (checked by Prometheus' own parser,
 // promtool), access control, keep-alive, limits against slow or oversized requests.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "integration/module_helpers.h"
 #include "support/http_client.h"
@@ -49,7 +48,8 @@ class HttpTest : public ModuleTest {
     std::string got;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return {got, false};
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -88,8 +88,8 @@ TEST_F(HttpTest, MetricsParseWithPromtool) {
   auto m = http.get(url("/metrics"));
   ASSERT_EQ(m.status, 200) << m.error;
   EXPECT_EQ(m.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  for (const char* family : {"parley_http_responses_total", "parley_sessions", "parley_http_request_duration_seconds_bucket",
-                             "parley_upload_bytes_total"})
+  for (const char* family : {"parley_http_responses_total", "parley_sessions",
+                             "parley_http_request_duration_seconds_bucket", "parley_upload_bytes_total"})
     EXPECT_NE(m.body.find(family), std::string::npos) << family << " missing:\n" << m.body;
 
   const char* promtool = "/usr/bin/promtool";

@@ -7,9 +7,6 @@
 //
 // PARLEY_KILL9_ROUNDS (default 3) and PARLEY_KILL9_PAIRS (default 6) scale it up, e.g. 20 rounds as the
 // issue asks for a long run.
-#include <gtest/gtest.h>
-#include <sqlite3.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -18,6 +15,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
@@ -59,7 +59,8 @@ std::string integrityCheck(const std::string& path) {
     sqlite3_stmt* st = nullptr;
     result.clear();
     if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK) {
-      while (sqlite3_step(st) == SQLITE_ROW) result += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      while (sqlite3_step(st) == SQLITE_ROW)
+        result += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
       sqlite3_finalize(st);
     }
   }
@@ -119,8 +120,8 @@ TEST(Kill9Test, AcknowledgedMessagesSurviveSigkill) {
         auto& s = senders[i];
         const std::string body =
             "k9-" + std::to_string(round) + "-" + std::to_string(i) + "-" + std::to_string(++s.sent);
-        s.c->send("<message to='r" + std::to_string(i) + "@localhost' type='chat' id='" + body + "'><body>" + body +
-                  "</body></message><r xmlns='urn:xmpp:sm:3'/>");
+        s.c->send("<message to='r" + std::to_string(i) + "@localhost' type='chat' id='" + body + "'><body>" +
+                  body + "</body></message><r xmlns='urn:xmpp:sm:3'/>");
       }
       for (auto& s : senders) {
         s.c->waitFor("</never>", 1ms);  // take in whatever arrived
@@ -142,7 +143,8 @@ TEST(Kill9Test, AcknowledgedMessagesSurviveSigkill) {
       s.acked = lastAck(s.c->received(), s.acked);
       ASSERT_LE(static_cast<int>(s.acked), s.sent);
       for (std::uint32_t k = 1; k <= s.acked; ++k)
-        acknowledged[i].insert("k9-" + std::to_string(round) + "-" + std::to_string(i) + "-" + std::to_string(k));
+        acknowledged[i].insert("k9-" + std::to_string(round) + "-" + std::to_string(i) + "-" +
+                               std::to_string(k));
       totalAcked += static_cast<int>(s.acked);
     }
     for (int i = 0; i < pairs; i += 2) {
@@ -172,9 +174,10 @@ TEST(Kill9Test, AcknowledgedMessagesSurviveSigkill) {
     for (int page = 0; page < 100; ++page) {
       r.consume();
       const std::string qid = "mam" + std::to_string(page);
-      r.send("<iq type='set' id='" + qid + "'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'>"
-             "<max>100</max>" + (after.empty() ? std::string() : "<after>" + after + "</after>") +
-             "</set></query></iq>");
+      r.send("<iq type='set' id='" + qid +
+             "'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'>"
+             "<max>100</max>" +
+             (after.empty() ? std::string() : "<after>" + after + "</after>") + "</set></query></iq>");
       ASSERT_TRUE(r.waitFor("</fin>", 10s)) << r.received();
       collectBodies(r.received(), seen[i]);
       const std::string& got = r.received();

@@ -2,13 +2,12 @@
 // on /xmpp-websocket of the HTTP listener, talking to libstrophe clients on the TCP listener. The
 // session core is the TCP one (SASL, bind, XEP-0198 resumption across transports), so these tests
 // check the framing and the transport, and that everything really runs over it.
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include <curl/curl.h>
+#include <gtest/gtest.h>
 
 #include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
@@ -129,7 +128,9 @@ TEST_F(WebSocketTest, ScramBindAndChatWithTcpClient) {
   // Each stanza is its own message and declares jabber:client.
   EXPECT_NE(alice.messages().back().find("<iq xmlns='jabber:client'"), std::string::npos) << alice.joined();
 
-  alice.send("<message xmlns='jabber:client' to='bob@localhost' type='chat' id='m1'><body>over the web</body></message>");
+  alice.send(
+      "<message xmlns='jabber:client' to='bob@localhost' type='chat' id='m1'><body>over the "
+      "web</body></message>");
   auto got = bob.expect(isMessage().from("alice@localhost/web").body("over the web"), 10s);
   ASSERT_TRUE(got) << "bob did not get the WebSocket client's message";
 
@@ -154,7 +155,8 @@ TEST_F(WebSocketTest, ScramBindAndChatWithTcpClient) {
   alice.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
   ASSERT_TRUE(alice.waitClosed());
   bool closeSeen = false;
-  for (const auto& m : alice.messages()) closeSeen |= m.rfind("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'", 0) == 0;
+  for (const auto& m : alice.messages())
+    closeSeen |= m.rfind("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'", 0) == 0;
   EXPECT_TRUE(closeSeen) << alice.joined();
   EXPECT_EQ(alice.closeCode(), 1000);
 }
@@ -175,7 +177,8 @@ TEST_F(WebSocketTest, MalformedXmlGivesStreamErrorAndClose) {
   ASSERT_TRUE(ws.waitClosed()) << ws.joined();
   const auto& msgs = ws.messages();
   ASSERT_GE(msgs.size(), 2u) << ws.joined();
-  EXPECT_EQ(msgs[msgs.size() - 2].rfind("<stream:error xmlns:stream='http://etherx.jabber.org/streams'>", 0), 0u)
+  EXPECT_EQ(msgs[msgs.size() - 2].rfind("<stream:error xmlns:stream='http://etherx.jabber.org/streams'>", 0),
+            0u)
       << ws.joined();
   EXPECT_NE(msgs[msgs.size() - 2].find("<not-well-formed"), std::string::npos) << ws.joined();
   EXPECT_EQ(msgs.back().rfind("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'", 0), 0u) << ws.joined();
@@ -205,7 +208,8 @@ TEST_F(WebSocketTest, OversizeElementIsPolicyViolation) {
   WsClient ws(port());
   ws.open();
   ws.consume();
-  ws.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + std::string(20000, 'A') + "</auth>");
+  ws.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + std::string(20000, 'A') +
+          "</auth>");
   ASSERT_TRUE(ws.waitClosed()) << ws.joined();
   EXPECT_NE(ws.joined().find("<policy-violation"), std::string::npos) << ws.joined();
 }
@@ -244,7 +248,8 @@ TEST_F(WebSocketTest, StreamManagementResumesAfterACut) {
     ws.drop();  // no <close/>, no close frame
   }
   ASSERT_TRUE(server_.waitForLog("c2s.hibernated", 10s));
-  bob.send("<message to='alice@localhost/phone' type='chat' id='w1'><body>while you were away</body></message>");
+  bob.send(
+      "<message to='alice@localhost/phone' type='chat' id='w1'><body>while you were away</body></message>");
 
   WsClient again(port());
   again.open();
@@ -256,7 +261,8 @@ TEST_F(WebSocketTest, StreamManagementResumesAfterACut) {
 
   // The resumed session works both ways.
   again.consume();
-  again.send("<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>I am back</body></message>");
+  again.send(
+      "<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>I am back</body></message>");
   EXPECT_TRUE(bob.expect(isMessage().from("alice@localhost/phone").body("I am back"), 10s));
 
   // Cut again, and resume this time over TCP (RawClient with STARTTLS).
@@ -283,7 +289,8 @@ TEST_F(WebSocketTest, HostMetaAdvertisesWebSocket) {
   auto xrd = httpGet(port(), "/.well-known/host-meta");
   EXPECT_EQ(xrd.status, 200);
   EXPECT_NE(xrd.contentType.find("application/xrd+xml"), std::string::npos) << xrd.contentType;
-  EXPECT_NE(xrd.body.find("<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>"), std::string::npos) << xrd.body;
+  EXPECT_NE(xrd.body.find("<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>"), std::string::npos)
+      << xrd.body;
   EXPECT_NE(xrd.body.find("rel='urn:xmpp:alt-connections:websocket'"), std::string::npos) << xrd.body;
   EXPECT_NE(xrd.body.find("/xmpp-websocket'"), std::string::npos) << xrd.body;
 
@@ -297,7 +304,8 @@ TEST(WebSocketUrlTest, ConfiguredPublicUrlIsAdvertised) {
   TestServer server(withExtra(wsConfig("url = \"wss://chat.example.org/xmpp-websocket\"\n")));
   server.start();
   auto json = httpGet(server.httpPort(), "/.well-known/host-meta.json");
-  EXPECT_NE(json.body.find("\"href\":\"wss://chat.example.org/xmpp-websocket\""), std::string::npos) << json.body;
+  EXPECT_NE(json.body.find("\"href\":\"wss://chat.example.org/xmpp-websocket\""), std::string::npos)
+      << json.body;
   auto xrd = httpGet(server.httpPort(), "/.well-known/host-meta");
   EXPECT_NE(xrd.body.find("href='wss://chat.example.org/xmpp-websocket'"), std::string::npos) << xrd.body;
 }
@@ -313,7 +321,9 @@ TEST(WebSocketPlainTest, PlainHttpIsNotSecureUnlessConfigured) {
   EXPECT_EQ(features.find("<mechanism>"), std::string::npos) << features;
   EXPECT_EQ(features.find("starttls"), std::string::npos) << features;
   ws.consume();
-  ws.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>biwsbj1hbGljZSxyPWFiYw==</auth>");
+  ws.send(
+      "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+      "mechanism='SCRAM-SHA-256'>biwsbj1hbGljZSxyPWFiYw==</auth>");
   EXPECT_TRUE(ws.waitFor("<encryption-required/>")) << ws.joined();
 }
 

@@ -39,7 +39,9 @@ struct WsClient::Impl {
   decltype(auto) with(F&& fn) {
     return secure ? fn(*secure) : fn(*plain);
   }
-  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : beast::get_lowest_layer(*plain); }
+  beast::tcp_stream& tcp() {
+    return secure ? beast::get_lowest_layer(*secure) : beast::get_lowest_layer(*plain);
+  }
 
   // Runs the io_context until `finished` or the timeout.
   template <class Pred>
@@ -69,10 +71,11 @@ WsClient::WsClient(std::uint16_t port, std::string path, std::string subprotocol
   i.tcp().expires_after(std::chrono::seconds(10));
   if (tls) {
     SSL_set_tlsext_host_name(i.secure->next_layer().native_handle(), host.c_str());
-    i.secure->next_layer().async_handshake(asio::ssl::stream_base::client, [&](const boost::system::error_code& e) {
-      i.ec = e;
-      finished = true;
-    });
+    i.secure->next_layer().async_handshake(asio::ssl::stream_base::client,
+                                           [&](const boost::system::error_code& e) {
+                                             i.ec = e;
+                                             finished = true;
+                                           });
     if (!i.runUntil([&] { return finished; }, std::chrono::seconds(10)) || i.ec) return;
     tlsEstablished_ = true;
     finished = false;
@@ -137,7 +140,8 @@ bool WsClient::readOne(std::chrono::milliseconds timeout) {
   i.reading = false;
   if (i.ec) {
     closed_ = true;
-    if (i.ec == websocket::error::closed) closeCode_ = i.with([](auto& ws) { return static_cast<int>(ws.reason().code); });
+    if (i.ec == websocket::error::closed)
+      closeCode_ = i.with([](auto& ws) { return static_cast<int>(ws.reason().code); });
     return false;
   }
   messages_.push_back(beast::buffers_to_string(i.buffer.data()));
@@ -183,11 +187,13 @@ std::string WsClient::open(std::string_view domain) {
   return joined();
 }
 
-bool WsClient::authenticate(const std::string& user, const std::string& password, const std::string& mechanism) {
+bool WsClient::authenticate(const std::string& user, const std::string& password,
+                            const std::string& mechanism) {
   consume();
   if (mechanism == "PLAIN") {
     std::string msg = std::string("\0", 1) + user + std::string("\0", 1) + password;
-    send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + util::base64Encode(msg) + "</auth>");
+    send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + util::base64Encode(msg) +
+         "</auth>");
   } else {
     auto alg = util::hashFromName(mechanism.substr(6));
     if (!alg) return false;
@@ -215,8 +221,10 @@ bool WsClient::authenticate(const std::string& user, const std::string& password
 
 bool WsClient::bind(const std::string& resource) {
   consume();
-  send("<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" +
-       resource + "</resource></bind></iq>");
+  send(
+      "<iq xmlns='jabber:client' type='set' id='bind1'><bind "
+      "xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" +
+      resource + "</resource></bind></iq>");
   return waitFor("</jid>");
 }
 

@@ -18,8 +18,8 @@ class WsClient {
  public:
   // Connects to 127.0.0.1:`port` and upgrades `path` offering `subprotocols` ("" = no header); with `tls`,
   // over TLS first (wss://, SNI `host`; the test certificate is not verified).
-  explicit WsClient(std::uint16_t port, std::string path = "/xmpp-websocket", std::string subprotocols = "xmpp",
-                    std::string host = "localhost", bool tls = false);
+  explicit WsClient(std::uint16_t port, std::string path = "/xmpp-websocket",
+                    std::string subprotocols = "xmpp", std::string host = "localhost", bool tls = false);
   ~WsClient();
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;
