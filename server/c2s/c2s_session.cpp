@@ -1,6 +1,7 @@
 #include "server/c2s/c2s_session.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/c2s/login_limiter.h"
 #include "server/core/server.h"
@@ -62,7 +63,10 @@ C2sSession::C2sSession(core::Server& server, std::unique_ptr<net::Transport> tra
       tokens_(server.config().limits.stanzaBurst),
       lastRefill_(std::chrono::steady_clock::now()) {}
 
-C2sSession::~C2sSession() = default;
+C2sSession::~C2sSession() {
+  // A safety net: a session that is gone can hold no shutdown up, whatever path it took.
+  if (!connectionReleased_) server_.removeConnection(id());
+}
 
 void C2sSession::start() {
   const std::string_view transport = stream_.transport().kind();
@@ -71,8 +75,9 @@ void C2sSession::start() {
   const metrics::Labels labels{{"transport", std::string(transport)}};
   m.counter("parley_c2s_connections_total", "Client connections accepted, by transport.", labels).inc();
   connectionsGauge_ = &m.gauge("parley_c2s_connections", "Open client connections, by transport.", labels);
-  sessionsGauge_ = &m.gauge("parley_c2s_sessions",
-                            "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
+  sessionsGauge_ =
+      &m.gauge("parley_c2s_sessions",
+               "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
   connectionsGauge_->inc();
   stream_.start(weak_from_this());
 }
@@ -197,7 +202,8 @@ bool C2sSession::preAuthElement(const xml::ElementPtr& element) {
                                 [weak, exec](xml::ElementPtr reply) {
                                   exec.post([weak, reply] {
                                     auto s = std::static_pointer_cast<C2sSession>(weak.lock());
-                                    if (s && !s->stream_.closed() && !s->authenticated_) s->stream_.send(*reply);
+                                    if (s && !s->stream_.closed() && !s->authenticated_)
+                                      s->stream_.send(*reply);
                                   });
                                 }};
   return server_.hooks().run<hooks::PreAuthIq>(ctx) == hooks::Action::Stop;
@@ -458,9 +464,61 @@ void C2sSession::deliverNow(StanzaPtr stanza) {
 void C2sSession::write(StanzaPtr stanza) {
   // While hibernated (or after the end) the bytes go nowhere; StanzaSent still runs so stream
   // management keeps the stanza for replay or hands it back to routing.
-  if (!hibernated_ && !ended_) stream_.send(stanza);
+  if (!hibernated_ && !ended_) {
+    const auto& transport = stream_.transport();
+    const std::uint64_t before = transport.bytesAccepted();
+    stream_.send(stanza);
+    const std::uint64_t end = transport.bytesAccepted();
+    trackUnsent(stanza, end == before ? kNotSent : end);  // nothing taken: closed or overflowed
+  } else if (!hibernated_) {
+    trackUnsent(stanza, kNotSent);  // after the end (CSI releasing what it held, …)
+  }
   hooks::StanzaSent::Context ctx{*this, stanza};
   server_.hooks().run<hooks::StanzaSent>(ctx);
+}
+
+// Without XEP-0198 a client confirms nothing, but the server still knows what never left it: the
+// stanzas whose last byte the transport had not written when it closed. Only those are kept here, and
+// only until the transport's count passes them (usually at once: a write goes straight to the socket
+// unless the client is slow), so a healthy session holds none.
+void C2sSession::trackUnsent(StanzaPtr stanza, std::uint64_t end) {
+  if (!stanza->isMessage() && !stanza->isIq()) return;  // presence is never handed back (stale by then)
+  pruneUnsent();
+  if (end != kNotSent && end <= stream_.transport().bytesWritten()) return;  // already on the socket
+  if (unsentSettled_) {
+    server_.router().handBack(stanza, jid().bare());  // the journal was already handed back
+    return;
+  }
+  unsent_.push_back(Unsent{end, std::move(stanza)});
+}
+
+void C2sSession::pruneUnsent() {
+  const std::uint64_t written = stream_.transport().bytesWritten();
+  while (unsentHead_ < unsent_.size() && unsent_[unsentHead_].end <= written)
+    unsent_[unsentHead_++].stanza.reset();
+  if (unsentHead_ == unsent_.size()) {
+    unsent_.clear();
+    if (unsent_.capacity() > 64) unsent_.shrink_to_fit();
+    unsentHead_ = 0;
+  }
+}
+
+// Once the session ended for good and its transport is closed: what the client never got goes back
+// to routing (other resources, else offline storage), in order. Not when XEP-0198 was on: it handed
+// back everything unacknowledged, which includes all of this.
+void C2sSession::settleUnsent() {
+  if (unsentSettled_ || !ended_ || hibernated_ || superseded_ || !transportClosed_) return;
+  unsentSettled_ = true;
+  pruneUnsent();
+  auto unsent = std::move(unsent_);
+  const std::size_t head = std::exchange(unsentHead_, 0);
+  unsent_.clear();
+  std::size_t handedBack = 0;
+  for (std::size_t i = head; i < unsent.size(); ++i)
+    if (server_.router().handBack(unsent[i].stanza, jid().bare())) ++handedBack;
+  if (head < unsent.size())
+    log::info("c2s.unsent_handed_back", "sid={} jid={} unsent={} rerouted={}", id(), jid().str(),
+              unsent.size() - head, handedBack);
 }
 
 void C2sSession::writeElement(const xml::Element& element) {
@@ -482,6 +540,7 @@ std::string C2sSession::authenticatedAccount() const {
 void C2sSession::housekeeping() {
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
   executor().post([self] {
+    if (!self->transportClosed_) self->pruneUnsent();
     // A phone in the background sends nothing for minutes: it needs no XML parser meanwhile.
     constexpr auto kIdle = std::chrono::seconds(3);
     if (!self->ended_ && std::chrono::steady_clock::now() - self->stream_.lastActivity() >= kIdle &&
@@ -515,6 +574,18 @@ void C2sSession::onBackpressure(bool paused) {
     stream_.resumeInput();
 }
 
+void C2sSession::onTransportClosed() {
+  transportClosed_ = true;
+  settleUnsent();
+  releaseConnection();
+}
+
+void C2sSession::releaseConnection() {
+  if (connectionReleased_ || !ended_ || !transportClosed_) return;
+  connectionReleased_ = true;
+  server_.removeConnection(id());
+}
+
 void C2sSession::releaseAddress() {
   if (addressReleased_) return;
   addressReleased_ = true;
@@ -541,7 +612,7 @@ void C2sSession::onStreamEnded(std::string_view reason, bool lost) {
     // Closed because the session was resumed elsewhere: nothing to announce.
     ended_ = true;
     releaseAddress();
-    server_.removeConnection(id());
+    releaseConnection();
     return;
   }
   if (bound_ && lost && !server_.stopping()) {
@@ -579,15 +650,21 @@ void C2sSession::finish(std::string_view reason) {
       status = presence().last->childText("status", "jabber:client");
     server_.presence().sessionEnded(*this, status);
     const bool last = server_.sessions().unbind(*this);
-    hooks::SessionClosed::Context ctx{*this, last, status};
+    hooks::SessionClosed::Context ctx{*this, last, status, false};
     server_.hooks().run<hooks::SessionClosed>(ctx);
+    if (ctx.unacknowledgedHandedBack) {
+      unsentSettled_ = true;  // XEP-0198 handed back a superset of the journal
+      unsent_.clear();
+      unsentHead_ = 0;
+    }
   } else if (!jid().empty() && binding_) {
     server_.sessions().unbind(*this);
   }
+  settleUnsent();  // written before anything in pending_ arrived
   for (auto& stanza : pending_) deliverNow(std::move(stanza));  // ended: handed back to routing
   pending_.clear();
   releaseAddress();
-  server_.removeConnection(id());
+  releaseConnection();
 }
 
 // --- XEP-0198 resumption --------------------------------------------------------------------------
@@ -616,6 +693,10 @@ void C2sSession::handOver(const std::shared_ptr<C2sSession>& successor, std::fun
   superseded_ = true;
   countSession(false);
   successor_ = successor;
+  // XEP-0198 state (every unacknowledged stanza) moves to the successor, which replays it.
+  unsentSettled_ = true;
+  unsent_.clear();
+  unsentHead_ = 0;
   hibernationTimer_.reset();
   throttleTimer_.reset();
   auto inheritance = bequeath();
@@ -625,7 +706,7 @@ void C2sSession::handOver(const std::shared_ptr<C2sSession>& successor, std::fun
   if (hibernated_) {
     hibernated_ = false;
     ended_ = true;
-    server_.removeConnection(id());
+    releaseConnection();
   } else {
     // XEP-0198 §5: a resumption while the old connection is still open closes the old one.
     stream_.closeWithError(StreamError::Conflict, "the session was resumed on another connection");

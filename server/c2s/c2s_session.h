@@ -10,9 +10,14 @@
 // queues — until a timer ends it (terminate()) or a new connection resumes it (resumeFrom(): the new
 // C2sSession takes over the JID, presence and extensions and replaces the old one in the manager; the
 // old one forwards whatever still reaches it).
+// Nothing accepted is lost when a stream ends: XEP-0198 hands back everything unacknowledged; without
+// it the session itself keeps the stanzas whose bytes had not all left the process (a short journal
+// against the transport's byte counts) and, once the transport is closed, hands back those the client
+// never got (a client that stopped reading and overflowed its queue, a close that timed out).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -76,6 +81,7 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   void onElement(xml::ElementPtr element) override;
   void onStreamEnded(std::string_view reason, bool lost) override;
   void onBackpressure(bool paused) override;
+  void onTransportClosed() override;
 
  private:
   void start();
@@ -87,6 +93,13 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   bool takeToken();
   void finish(std::string_view reason);  // the session ends for good
   void releaseAddress();
+  // Leaves the server's connection registry once the session ended and its transport is closed (so
+  // a shutdown waits for closing streams to flush, and for what they never sent to be handed back).
+  void releaseConnection();
+  // The unsent-stanza journal (see DESIGN above).
+  void trackUnsent(xmpp::StanzaPtr stanza, std::uint64_t end);
+  void pruneUnsent();
+  void settleUnsent();
   // On the old session's executor: hands this session over to `successor`.
   void handOver(const std::shared_ptr<C2sSession>& successor, std::function<void(bool)> done);
   void adopt(Inheritance from, std::uint64_t previousId, std::function<void(bool)> done);
@@ -115,6 +128,18 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   metrics::Gauge* sessionsGauge_ = nullptr;     // parley_c2s_sessions{transport=…}
   bool connectionCounted_ = false;              // decremented already
   bool sessionCounted_ = false;
+  bool transportClosed_ = false;     // onTransportClosed() came: nothing more reaches the client
+  bool connectionReleased_ = false;  // removed from the server's registry
+  // Written stanzas (messages and requests: what could be handed back) whose bytes end at `end` in the
+  // transport's count, which had not all been written yet; kNotSent when no transport took them.
+  struct Unsent {
+    std::uint64_t end;
+    xmpp::StanzaPtr stanza;
+  };
+  static constexpr std::uint64_t kNotSent = UINT64_MAX;
+  std::vector<Unsent> unsent_;  // from unsentHead_ on (a vector: an idle session allocates nothing)
+  std::size_t unsentHead_ = 0;
+  bool unsentSettled_ = false;  // the journal was handed back (or XEP-0198 did): later ones go at once
 };
 
 }  // namespace parley::c2s

@@ -84,6 +84,9 @@ struct SessionClosed {
     session::Session& session;
     bool lastResource;   // no other session of this account remains
     std::string status;  // status text of the last unavailable presence, if any
+    // Set by a handler that handed back every stanza the client did not acknowledge (XEP-0198): a
+    // superset of what never reached its socket, which the core would otherwise hand back itself.
+    bool unacknowledgedHandedBack = false;
   };
 };
 
@@ -226,8 +229,8 @@ struct GroupchatBroadcast {
   static constexpr std::string_view kName = "groupchat_broadcast";
   struct Member {
     xmpp::Jid bare;
-    std::string nick;                  // empty when not joined
-    std::vector<xmpp::Jid> devices;    // full JIDs of the joined devices
+    std::string nick;                // empty when not joined
+    std::vector<xmpp::Jid> devices;  // full JIDs of the joined devices
   };
   struct Context {
     xmpp::StanzaPtr stanza;  // as broadcast: from room@service/nick, no 'to'

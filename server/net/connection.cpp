@@ -160,19 +160,34 @@ void Connection::onReadable() {
 }
 
 void Connection::send(Bytes bytes) {
-  if (closed_ || !bytes || bytes->empty()) return;
+  if (closed_ || overflowed_ || !bytes || bytes->empty()) return;
+  bytesAccepted_ += bytes->size();
   queuedBytes_ += bytes->size();
   queue_.push_back(std::move(bytes));
   if (queuedBytes_ > limits_.maxBytes) {
-    log::warn("net.output_overflow", "peer={} queued={}", remoteAddress_, queuedBytes_);
-    abort("output queue overflow (peer not reading)");
+    // The peer does not read. The connection is dropped from a posted task, not here: the caller may be
+    // in the middle of a fan-out or an XEP-0198 replay, and must not see its session end under it (a
+    // stanza written after that would be neither sent nor handed back). Until then nothing more is
+    // taken, so the owner knows exactly what was never written (bytesWritten()).
+    overflowed_ = true;
+    log::warn("net.output_overflow", "peer={} queued={} limit={}", remoteAddress_, queuedBytes_,
+              limits_.maxBytes);
+    executor_.post([this, self = keepAlive()] {
+      if (!self || closed_) return;
+      if (handler_) handler_->onOutputOverflow();
+      abort("output queue overflow (peer not reading)");
+    });
     return;
   }
   if (!backpressured_ && queuedBytes_ > limits_.pauseBytes) {
     backpressured_ = true;
     if (handler_) handler_->onBackpressure(true);
   }
-  if (!writing_ && !handshaking_) flush();
+  if (!writing_ && !handshaking_) {
+    inSend_ = true;  // a write error in flush() is reported from a posted task (ConnectionHandler)
+    flush();
+    inSend_ = false;
+  }
 }
 
 void Connection::waitWritable() {
@@ -258,6 +273,7 @@ void Connection::flush() {
     // Consume n bytes from the queue.
     std::size_t left = static_cast<std::size_t>(n);
     queuedBytes_ -= left;
+    bytesWritten_ += left;
     while (left > 0) {
       std::size_t avail = queue_[queueHead_]->size() - frontOffset_;
       if (left >= avail) {
@@ -371,9 +387,11 @@ void Connection::finishClose(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
   boost::system::error_code ec;
-  if (ssl_ && tlsEstablished_) {
+  // Best effort close_notify; never wait for the peer's. Not while a record is half written (the peer
+  // is not reading): completing it would hand over bytes bytesWritten() says never left.
+  if (ssl_ && tlsEstablished_ && !writing_) {
     ERR_clear_error();
-    SSL_shutdown(ssl_);  // best effort close_notify; never wait for the peer's
+    SSL_shutdown(ssl_);
     ERR_clear_error();
   }
   if (impl_->closeTimer) impl_->closeTimer->cancel();
@@ -385,7 +403,13 @@ void Connection::finishClose(std::string_view reason) {
   queuedBytes_ = 0;
   if (!disconnectedReported_ && handler_) {
     disconnectedReported_ = true;
-    handler_->onDisconnected(reason);
+    if (inSend_) {
+      executor_.post([this, self = keepAlive(), why = std::string(reason)] {
+        if (self && handler_) handler_->onDisconnected(why);
+      });
+    } else {
+      handler_->onDisconnected(reason);
+    }
   }
 }
 

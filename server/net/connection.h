@@ -5,7 +5,10 @@
 //  - writes go through a queue of shared immutable buffers with exactly one write in flight; a
 //    fan-out queues the same buffer on every recipient;
 //  - backpressure: past `pauseBytes` of unsent output the owner is told to stop producing (and reading
-//    from the peer stops); past `maxBytes` the peer is considered dead and the connection is dropped.
+//    from the peer stops); past `maxBytes` the peer is considered dead and the connection is dropped
+//    (from a posted task, after onOutputOverflow(): never under the caller of send());
+//  - accounting: bytes taken and bytes written since the start, so the owner can tell which of its
+//    units never reached the socket when the connection ends.
 // All methods run on the connection's executor. The owner (the stream) is kept alive by pending
 // operations through the weak pointer it registers, so no handler ever runs on a destroyed owner.
 #pragma once
@@ -46,6 +49,8 @@ class Connection final : public Transport {
   using Transport::send;
   void send(Bytes bytes) override;
   std::size_t queuedBytes() const override { return queuedBytes_; }
+  std::uint64_t bytesAccepted() const override { return bytesAccepted_; }
+  std::uint64_t bytesWritten() const override { return bytesWritten_; }
 
   // Starts the TLS handshake as server. `done(ok)` runs on the executor. Bytes read before this call
   // must have been consumed (STARTTLS discards anything pipelined after <starttls/>).
@@ -85,6 +90,8 @@ class Connection final : public Transport {
   std::size_t queueHead_ = 0;
   std::size_t frontOffset_ = 0;
   std::size_t queuedBytes_ = 0;
+  std::uint64_t bytesAccepted_ = 0;
+  std::uint64_t bytesWritten_ = 0;
 
   std::function<void(bool, std::string)> handshakeDone_;
   bool reading_ = false;      // a read wait is armed
@@ -98,6 +105,8 @@ class Connection final : public Transport {
   bool closing_ = false;
   bool closed_ = false;
   bool disconnectedReported_ = false;
+  bool overflowed_ = false;  // past maxBytes: nothing more is taken, the abort is posted
+  bool inSend_ = false;      // inside send(): a disconnection is reported from a posted task
 };
 
 }  // namespace parley::net

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,10 +36,16 @@ class ConnectionHandler {
   // Bytes arrived (plaintext after TLS; for WebSocket, exactly one text message). The handler may call
   // pauseReading() from here.
   virtual void onData(std::string_view bytes) = 0;
-  // The peer closed, the socket failed, or close() finished. Called once.
+  // The peer closed, the socket failed, or close() finished. Called once, and never from inside send():
+  // a write error found there is reported from a posted task, so whoever writes (a session in the middle
+  // of a fan-out or a replay) never sees its stream end under it.
   virtual void onDisconnected(std::string_view reason) = 0;
   // The output queue crossed the pause threshold (true) or drained below half of it (false).
   virtual void onBackpressure(bool /*paused*/) {}
+  // The output queue passed ConnectionLimits::maxBytes: the peer does not read. Called from a posted
+  // task (never from inside send()); the transport aborts itself right after this call (queued output
+  // is dropped, then onDisconnected()).
+  virtual void onOutputOverflow() {}
   // The peer sent a unit larger than the transport accepts (a WebSocket message over the stanza limit),
   // noticed before it was buffered whole. The handler ends the stream (RFC 6120 §4.9.3.14
   // <policy-violation/>); the transport then closes if the handler did not.
@@ -52,7 +59,8 @@ struct ConnectionLimits {
 
 enum class Framing {
   XmlStream,  // RFC 6120: <stream:stream> … </stream:stream> over a byte stream
-  WebSocket,  // RFC 7395: one element per message, <open/> and <close/> in urn:ietf:params:xml:ns:xmpp-framing
+  WebSocket,  // RFC 7395: one element per message, <open/> and <close/> in
+              // urn:ietf:params:xml:ns:xmpp-framing
 };
 
 class Transport {
@@ -79,6 +87,13 @@ class Transport {
     if (!bytes.empty()) send(std::make_shared<const std::string>(std::move(bytes)));
   }
   virtual std::size_t queuedBytes() const = 0;
+  // Bytes taken by send() since the transport was made (a send() on a closed or overflowed transport
+  // takes nothing), and how many of them left the process: written to the socket (through TLS, a
+  // whole record) or, for WebSocket, a completed message write. Once the transport is closed, a unit
+  // whose bytes end after bytesWritten() never reached the peer (c2s hands such stanzas back to
+  // routing instead of losing them).
+  virtual std::uint64_t bytesAccepted() const = 0;
+  virtual std::uint64_t bytesWritten() const = 0;
 
   // Whether the stream is confidential: TLS on this connection, or (WebSocket) TLS at the HTTP layer or
   // a plain-HTTP listener the configuration declares trusted (loopback, TLS-terminating proxy).
@@ -86,7 +101,8 @@ class Transport {
   // STARTTLS (RFC 6120 §5) is possible on this transport now.
   virtual bool canStartTls() const { return false; }
   // Starts the TLS handshake as server; `done(ok, error)` runs on the executor. Only when canStartTls().
-  virtual void startTls(const TlsContexts& /*contexts*/, std::function<void(bool ok, std::string error)> done) {
+  virtual void startTls(const TlsContexts& /*contexts*/,
+                        std::function<void(bool ok, std::string error)> done) {
     done(false, "STARTTLS is not available on this transport");
   }
   // The OpenSSL object under the stream, for channel binding (nullptr when there is none to bind to).

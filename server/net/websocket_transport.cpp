@@ -105,12 +105,20 @@ class WebSocketTransport final : public Transport {
 
   using Transport::send;
   void send(Bytes bytes) override {
-    if (closed_ || !bytes || bytes->empty()) return;
+    if (closed_ || overflowed_ || !bytes || bytes->empty()) return;
+    bytesAccepted_ += bytes->size();
     queuedBytes_ += bytes->size();
     queue_.push_back(std::move(bytes));
     if (queuedBytes_ > limits_.maxBytes) {
-      log::warn("net.output_overflow", "peer={} queued={} transport=websocket", remoteAddress_, queuedBytes_);
-      abort("output queue overflow (peer not reading)");
+      // As net::Connection: dropped from a posted task, never under the caller of send().
+      overflowed_ = true;
+      log::warn("net.output_overflow", "peer={} queued={} limit={} transport=websocket", remoteAddress_,
+                queuedBytes_, limits_.maxBytes);
+      executor_.post([this, self = keepAlive()] {
+        if (!self || closed_) return;
+        if (handler_) handler_->onOutputOverflow();
+        abort("output queue overflow (peer not reading)");
+      });
       return;
     }
     if (!backpressured_ && queuedBytes_ > limits_.pauseBytes) {
@@ -120,6 +128,8 @@ class WebSocketTransport final : public Transport {
     writeNext();
   }
   std::size_t queuedBytes() const override { return queuedBytes_; }
+  std::uint64_t bytesAccepted() const override { return bytesAccepted_; }
+  std::uint64_t bytesWritten() const override { return bytesWritten_; }
 
   bool secure() const override { return secure_; }
   SSL* ssl() const override { return sslOf(const_cast<websocket::stream<Next>&>(ws_)); }
@@ -215,18 +225,20 @@ class WebSocketTransport final : public Transport {
     if (!self) return;
     writing_ = true;
     Bytes front = queue_[head_];
-    ws_.async_write(asio::buffer(*front), [this, self, front](const boost::system::error_code& ec, std::size_t) {
-      writing_ = false;
-      if (closed_) return;
-      if (ec) {
-        finish(ec == websocket::error::closed ? std::string("peer closed") : ec.message());
-        return;
-      }
-      queuedBytes_ -= front->size();
-      queue_[head_].reset();
-      ++head_;
-      writeNext();
-    });
+    ws_.async_write(asio::buffer(*front),
+                    [this, self, front](const boost::system::error_code& ec, std::size_t) {
+                      writing_ = false;
+                      if (closed_) return;
+                      if (ec) {
+                        finish(ec == websocket::error::closed ? std::string("peer closed") : ec.message());
+                        return;
+                      }
+                      queuedBytes_ -= front->size();
+                      bytesWritten_ += front->size();
+                      queue_[head_].reset();
+                      ++head_;
+                      writeNext();
+                    });
   }
 
   void closeFrame(websocket::close_code code) {
@@ -275,6 +287,8 @@ class WebSocketTransport final : public Transport {
   std::vector<Bytes> queue_;
   std::size_t head_ = 0;
   std::size_t queuedBytes_ = 0;
+  std::uint64_t bytesAccepted_ = 0;
+  std::uint64_t bytesWritten_ = 0;
   std::unique_ptr<asio::steady_timer> closeTimer_;
   websocket::close_code closeCode_ = websocket::close_code::normal;
   bool secure_ = false;
@@ -287,6 +301,7 @@ class WebSocketTransport final : public Transport {
   bool closeSent_ = false;
   bool closed_ = false;
   bool tooLarge_ = false;
+  bool overflowed_ = false;
 };
 
 // Answers the upgrade request with an HTTP error and closes the connection.
@@ -319,8 +334,8 @@ void handshake(Next&& stream, http::WebSocketUpgrade& up, const WebSocketSetting
     websocket::stream<std::decay_t<Next>> ws;
     bhttp::request<bhttp::string_body> request;
   };
-  auto st = std::make_shared<State>(State{websocket::stream<std::decay_t<Next>>(std::move(stream)),
-                                          std::move(up.request)});
+  auto st = std::make_shared<State>(
+      State{websocket::stream<std::decay_t<Next>>(std::move(stream)), std::move(up.request)});
   auto& ws = st->ws;
   websocket::stream_base::timeout timeout{};
   timeout.handshake_timeout = settings.handshakeTimeout;
@@ -336,7 +351,8 @@ void handshake(Next&& stream, http::WebSocketUpgrade& up, const WebSocketSetting
   ws.read_message_max(0);
   ws.auto_fragment(false);
   ws.text(true);
-  const bool secure = up.secure || (settings.plainIsSecure && !up.tls && (isLoopback(up.peerIp) || up.trustedProxy));
+  const bool secure =
+      up.secure || (settings.plainIsSecure && !up.tls && (isLoopback(up.peerIp) || up.trustedProxy));
   std::string remote = up.remoteIp.empty() ? up.peerIp : up.remoteIp;
   std::string host = hostWithoutPort(sv(st->request[bhttp::field::host]));
   runtime::Executor executor = up.executor;
@@ -348,8 +364,8 @@ void handshake(Next&& stream, http::WebSocketUpgrade& up, const WebSocketSetting
       if (refused) refused(WebSocketRefusal::HandshakeFailed, remote);
       return;
     }
-    ready(std::make_unique<WebSocketTransport<std::decay_t<Next>>>(std::move(st->ws), executor, remote, secure,
-                                                                    host, copy));
+    ready(std::make_unique<WebSocketTransport<std::decay_t<Next>>>(std::move(st->ws), executor, remote,
+                                                                   secure, host, copy));
   });
 }
 
@@ -367,7 +383,8 @@ void acceptXmppWebSocket(http::WebSocketUpgrade&& up, const WebSocketSettings& s
     if (refused) refused(why, remote);
   };
   if (!websocket::is_upgrade(up.request)) {
-    visitRefuse(bhttp::status::bad_request, "a WebSocket upgrade is expected here\n", WebSocketRefusal::NotWebSocket);
+    visitRefuse(bhttp::status::bad_request, "a WebSocket upgrade is expected here\n",
+                WebSocketRefusal::NotWebSocket);
     return;
   }
   // RFC 7395 §3.1: the client must offer the "xmpp" subprotocol; without it there is no XMPP here.
@@ -382,11 +399,7 @@ void acceptXmppWebSocket(http::WebSocketUpgrade&& up, const WebSocketSettings& s
     return;
   }
   // If the handshake fails the slot taken by admit() is given back through `refused` by the caller.
-  std::visit(
-      [&](auto& s) {
-        handshake(std::move(s), up, settings, std::move(ready), refused);
-      },
-      up.stream);
+  std::visit([&](auto& s) { handshake(std::move(s), up, settings, std::move(ready), refused); }, up.stream);
 }
 
 std::function<void(http::WebSocketUpgrade&&)> xmppUpgradeHandler(

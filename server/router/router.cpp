@@ -44,6 +44,17 @@ void Router::bounce(const xmpp::Stanza& original, StanzaError e, std::string_vie
   route(xmpp::makeErrorReply(original, e, text));
 }
 
+bool Router::handBack(const StanzaPtr& stanza, const xmpp::Jid& account) {
+  const std::string_view type = stanza->type();
+  if (stanza->isMessage()) {
+    if (type == "error" || type == "groupchat" || type == "headline") return false;
+    route(stanza->withTo(account.bare()));
+    return true;
+  }
+  if (stanza->isIq() && (type == "get" || type == "set")) bounce(*stanza, StanzaError::ServiceUnavailable);
+  return false;
+}
+
 void Router::handleIq(StanzaPtr stanza, const xmpp::Jid& target, session::SessionPtr origin) {
   if (!target.local().empty() && stanza->from().bare() != target) {
     hooks::IqForAccount::Context ctx{stanza, target};

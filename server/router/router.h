@@ -50,6 +50,12 @@ class Router {
   void handleIq(xmpp::StanzaPtr stanza, const xmpp::Jid& target, session::SessionPtr origin = nullptr);
   // Sends the error reply for `original` unless it is itself an error.
   void bounce(const xmpp::Stanza& original, xmpp::StanzaError e, std::string_view text = {});
+  // A stanza a session had taken but its client never got (or never acknowledged, XEP-0198) when the
+  // session ended for good: a message goes back through routing to `account` (another resource, else
+  // offline storage), except errors, groupchat (the room keeps its history) and headlines; a request
+  // gets <service-unavailable/>; anything else is dropped (presence is stale by then). Call once the
+  // session left the SessionManager, so routing cannot pick it again. True if it was routed again.
+  bool handBack(const xmpp::StanzaPtr& stanza, const xmpp::Jid& account);
 
   // Delivery to a local account, used by route() and by services that already decided the recipient.
   void deliverToAccount(xmpp::StanzaPtr stanza);   // `to` is a bare JID

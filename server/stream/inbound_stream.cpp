@@ -277,7 +277,8 @@ void InboundStream::onData(std::string_view bytes) {
   auto status = parser_->feed(bytes);
   if (status == xml::XmlStreamParser::Status::Suspended) {
     pendingTail_ = parser_->takeTail();
-  } else if (framed_ && status == xml::XmlStreamParser::Status::Ok && !ended_ && !parser_->betweenElements()) {
+  } else if (framed_ && status == xml::XmlStreamParser::Status::Ok && !ended_ &&
+             !parser_->betweenElements()) {
     // RFC 7395 §3.3.3: a message is one complete element, never a fragment of one.
     closeWithError(xmpp::StreamError::NotWellFormed, "a WebSocket message must hold one complete element");
   } else if ((settings_->releaseParserAfterRead || elementsSinceFresh_ >= kRecycleParserEvery) &&
@@ -294,6 +295,7 @@ void InboundStream::onDisconnected(std::string_view reason) {
     end(closeReason_, closeLost_);  // reported from inside our own conn_->close()
   else
     end(reason, true);
+  policy_.onTransportClosed();
 }
 
 void InboundStream::closeConnection(std::string reason, bool lost) {
@@ -306,6 +308,18 @@ void InboundStream::closeConnection(std::string reason, bool lost) {
 
 void InboundStream::onBackpressure(bool paused) {
   policy_.onBackpressure(paused);
+}
+
+void InboundStream::onOutputOverflow() {
+  // The peer stopped reading (more than ConnectionLimits::maxBytes waits for it); the transport drops
+  // the connection right after this. That is not a lost connection: XEP-0198 must not keep the session
+  // for resumption, which would replay at once everything unacknowledged — at least the limit, by
+  // construction — and be cut again. The stream ends for good; the session hands what the client did
+  // not get (or acknowledge) back to routing: other resources, else offline storage.
+  if (ended_) return;
+  closeRequested_ = true;
+  closeReason_ = "output queue overflow (peer not reading)";
+  closeLost_ = false;
 }
 
 void InboundStream::onInputTooLarge() {

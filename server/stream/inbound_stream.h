@@ -78,6 +78,10 @@ class StreamPolicy {
   virtual void onStreamEnded(std::string_view reason, bool lost) = 0;
   // The output queue backed up (true) or drained (false).
   virtual void onBackpressure(bool /*paused*/) {}
+  // The transport is closed for good: after onStreamEnded(), at once or, when the server closed the
+  // stream, once its output was flushed (or the close timed out). Nothing more reaches the peer; what
+  // it was never given is what ends after transport().bytesWritten().
+  virtual void onTransportClosed() {}
 };
 
 class InboundStream : public net::ConnectionHandler, public xml::StreamParserHandler {
@@ -128,6 +132,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   void onData(std::string_view bytes) override;
   void onDisconnected(std::string_view reason) override;
   void onBackpressure(bool paused) override;
+  void onOutputOverflow() override;
   void onInputTooLarge() override;
   // StreamParserHandler
   void onStreamOpen(xml::StreamHeader header) override;
@@ -137,8 +142,8 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
 
  private:
   void openResponseHeader(std::string_view to);
-  void sendStreamEnd();  // </stream:stream>, or <close/> (RFC 7395 §3.6)
-  void sendTopLevel(std::string element);  // one complete top-level element, framed for the transport
+  void sendStreamEnd();                          // </stream:stream>, or <close/> (RFC 7395 §3.6)
+  void sendTopLevel(std::string element);        // one complete top-level element, framed for the transport
   void onFramingElement(const xml::Element& e);  // RFC 7395 <open/>, <close/>
   void feedSyntheticRoot();
   void sendFeatures();
@@ -194,7 +199,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   bool ended_ = false;
   bool suspended_ = false;
   bool awaitingHeader_ = true;
-  bool atStreamStart_ = true;  // nothing but whitespace seen since the stream (re)started
+  bool atStreamStart_ = true;          // nothing but whitespace seen since the stream (re)started
   bool syntheticRootPending_ = false;  // framed: the parser's root is ours, not the peer's
   static constexpr unsigned kRecycleParserEvery = 1000;
   unsigned elementsSinceFresh_ = 0;

@@ -82,9 +82,12 @@ class MemoryTransport final : public net::Transport {
   bool readingPaused() const override { return paused_; }
   void send(net::Bytes bytes) override {
     if (closed_ || !bytes) return;
+    written_ += bytes->size();  // handed to the sink at once: nothing is ever queued
     if (*sink_) (*sink_)(*bytes);
   }
   std::size_t queuedBytes() const override { return 0; }
+  std::uint64_t bytesAccepted() const override { return written_; }
+  std::uint64_t bytesWritten() const override { return written_; }
   bool secure() const override { return true; }
   void close(std::chrono::milliseconds) override { disconnect("closed"); }
   void abort(std::string_view) override { disconnect("aborted"); }
@@ -108,6 +111,7 @@ class MemoryTransport final : public net::Transport {
   std::weak_ptr<void> owner_;
   net::ConnectionHandler* handler_ = nullptr;
   bool reading_ = false, paused_ = false, closed_ = false;
+  std::uint64_t written_ = 0;
 };
 
 }  // namespace

@@ -109,7 +109,7 @@ class SmModule final : public module::Module {
     // After modules that flush what they held into the queue (CSI runs early).
     ctx.hook<hooks::SessionClosed>(
         [this](hooks::SessionClosed::Context& c) {
-          ended(c.session);
+          if (ended(c.session)) c.unacknowledgedHandedBack = true;
           return hooks::Action::Continue;
         },
         hooks::priority::kLate);
@@ -297,9 +297,10 @@ class SmModule final : public module::Module {
     });
   }
 
-  void ended(session::Session& s) {
+  // True if stream management was on: everything unacknowledged went back to routing.
+  bool ended(session::Session& s) {
     auto* st = s.findExtension<SmState>();
-    if (!st || !st->enabled) return;
+    if (!st || !st->enabled) return false;
     if (st->resumable) {
       std::lock_guard lock(mu_);
       if (auto it = resumable_.find(st->id); it != resumable_.end() && it->second.session.lock().get() == &s)
@@ -311,21 +312,14 @@ class SmModule final : public module::Module {
     st->enabled = false;  // what routing brings back here now is not queued again
     std::size_t rerouted = 0;
     const auto bare = s.jid().bare();
-    for (auto& stanza : unacked) {
-      if (stanza->isMessage()) {
-        const auto type = stanza->type();
-        if (type == "error" || type == "groupchat" || type == "headline") continue;
-        // The session is no longer registered: another resource, else offline storage.
-        server_->router().route(stanza->withTo(bare));
-        ++rerouted;
-      } else if (stanza->isIq() && (stanza->type() == "get" || stanza->type() == "set")) {
-        server_->router().bounce(*stanza, xmpp::StanzaError::ServiceUnavailable);
-      }
-    }
+    // The session is no longer registered: another resource, else offline storage.
+    for (auto& stanza : unacked)
+      if (server_->router().handBack(stanza, bare)) ++rerouted;
     rerouted_->inc(rerouted);
     if (!unacked.empty())
       log::info("sm.unacked_rerouted", "sid={} jid={} unacked={} rerouted={}", s.id(), s.jid().str(),
                 unacked.size(), rerouted);
+    return true;
   }
 
   // Under mu_. Kept for one resumption timeout, at most kMaxExpired of them.
