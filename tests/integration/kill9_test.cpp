@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "tests/integration/load_helpers.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_server.h"
 
@@ -27,29 +28,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int envInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
-
-// Every "<body>X</body>" in `xml` whose X starts with "k9-".
+// Every body starting with "k9-" of the complete messages in `xml`.
 void collectBodies(const std::string& xml, std::set<std::string>& out) {
-  for (auto pos = xml.find("<body>k9-"); pos != std::string::npos; pos = xml.find("<body>k9-", pos + 1)) {
-    const auto start = pos + 6;
-    const auto end = xml.find("</body>", start);
-    if (end == std::string::npos) break;
-    out.insert(xml.substr(start, end - start));
-  }
-}
-
-// The largest h of the <a/> elements in `xml` (0 if none).
-std::uint32_t lastAck(const std::string& xml, std::uint32_t known) {
-  for (auto pos = xml.find("<a xmlns='urn:xmpp:sm:3' h='"); pos != std::string::npos;
-       pos = xml.find("<a xmlns='urn:xmpp:sm:3' h='", pos + 1)) {
-    const auto h = static_cast<std::uint32_t>(std::strtoul(xml.c_str() + pos + 28, nullptr, 10));
-    if (h > known) known = h;
-  }
-  return known;
+  for (auto& body : messageBodies(xml, "k9-")) out.insert(std::move(body));
 }
 
 std::string integrityCheck(const std::string& path) {

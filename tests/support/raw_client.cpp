@@ -32,8 +32,9 @@ std::string elementText(std::string_view xml, std::string_view name) {
   return {};
 }
 
-RawClient::RawClient(std::uint16_t port, bool directTls) {
+RawClient::RawClient(std::uint16_t port, bool directTls, int receiveBuffer) {
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  if (receiveBuffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -86,6 +87,13 @@ bool RawClient::handshake() {
   return SSL_connect(ssl_) == 1;
 }
 
+std::uint16_t RawClient::localPort() const {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  if (fd_ < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
 bool RawClient::send(std::string_view bytes) {
   if (fd_ < 0) return false;
   std::size_t off = 0;
@@ -99,6 +107,23 @@ bool RawClient::send(std::string_view bytes) {
     off += static_cast<std::size_t>(n);
   }
   return true;
+}
+
+void RawClient::pumpAll(const std::vector<RawClient*>& clients, std::chrono::milliseconds timeout) {
+  std::vector<pollfd> fds;
+  std::vector<RawClient*> open;
+  fds.reserve(clients.size());
+  open.reserve(clients.size());
+  for (RawClient* c : clients) {
+    if (c->closed_ || c->fd_ < 0) continue;
+    if (c->ssl_ && SSL_pending(c->ssl_) > 0) timeout = std::chrono::milliseconds(0);
+    fds.push_back(pollfd{c->fd_, POLLIN, 0});
+    open.push_back(c);
+  }
+  if (open.empty()) return;
+  if (poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) < 0) return;
+  for (std::size_t i = 0; i < open.size(); ++i)
+    if (fds[i].revents != 0 || (open[i]->ssl_ && SSL_pending(open[i]->ssl_) > 0)) open[i]->readSome({});
 }
 
 bool RawClient::readSome(std::chrono::milliseconds timeout) {

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -20,12 +21,16 @@ std::string elementText(std::string_view xml, std::string_view name);
 
 class RawClient {
  public:
-  explicit RawClient(std::uint16_t port, bool directTls = false);
+  // `receiveBuffer` > 0 sets SO_RCVBUF before connecting (a small one makes a client that stops reading
+  // back up the server quickly).
+  explicit RawClient(std::uint16_t port, bool directTls = false, int receiveBuffer = 0);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
   bool ok() const { return fd_ >= 0; }
+  // The client's own TCP port (0 when not connected): finds its connection in /proc/net/tcp.
+  std::uint16_t localPort() const;
   // Writes every byte; false if the connection failed first (e.g. the server closed it). A write the
   // server does not read fails after 10 s instead of blocking the test.
   bool send(std::string_view bytes);
@@ -42,6 +47,11 @@ class RawClient {
   // Cuts the connection the way a phone losing its network does: no </stream:stream>, no TLS
   // close_notify, a TCP reset.
   void drop();
+  // One read of what has arrived, waiting up to `timeout`; false if nothing came (or it closed).
+  bool pump(std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) { return readSome(timeout); }
+  // One event loop for many connections: waits up to `timeout` until one of `clients` has input, then
+  // reads once from each that has (closed ones are skipped).
+  static void pumpAll(const std::vector<RawClient*>& clients, std::chrono::milliseconds timeout);
 
   // <stream:stream> to `domain`; waits for the features. Returns the features received.
   std::string openStream(std::string_view domain = "localhost");

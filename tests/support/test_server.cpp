@@ -190,7 +190,8 @@ TestServer::~TestServer() {
 
 void TestServer::writeConfig() {
   std::ofstream f(configPath());
-  f << "[server]\nlog_level = \"" << options_.logLevel << "\"\ndata_dir = \".\"\nnetwork_threads = 2\n"
+  f << "[server]\nlog_level = \"" << options_.logLevel
+    << "\"\ndata_dir = \".\"\nnetwork_threads = " << options_.networkThreads << "\n"
     << options_.serverSection << "\n"
     << "[[hosts]]\ndomain = \"" << options_.domain << "\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\n"
     << "[[listeners]]\ntype = \"c2s\"\naddress = \"127.0.0.1\"\nport = 0\n\n"
@@ -213,6 +214,18 @@ void TestServer::addUser(const std::string& local, const std::string& password) 
   auto account = xmpp::Jid::parse(jid(local));
   ASSERT_TRUE(account.has_value());
   ASSERT_EQ(core::createAccount(*db, *account, password, 4096), core::AccountResult::Ok);
+}
+
+void TestServer::addUsers(const std::vector<std::string>& locals, const std::string& password) {
+  auto db = storage::openDatabase(storage_);
+  db->migrate();
+  db->transaction([&](storage::Connection&) {  // one commit (one fsync) for all of them
+    for (const auto& local : locals) {
+      auto account = xmpp::Jid::parse(jid(local));
+      ASSERT_TRUE(account.has_value()) << local;
+      ASSERT_EQ(core::createAccount(*db, *account, password, 4096), core::AccountResult::Ok) << local;
+    }
+  });
 }
 
 void TestServer::start() {
@@ -251,7 +264,8 @@ void TestServer::start() {
       auto port = static_cast<std::uint16_t>(std::stoi(line.substr(portAt + 6)));
       if (line.rfind("listener.ready type=c2s_tls ", 0) == 0)
         tlsPort_ = port;
-      else if (line.rfind("listener.ready type=https ", 0) == 0 || line.rfind("listener.ready type=http ", 0) == 0)
+      else if (line.rfind("listener.ready type=https ", 0) == 0 ||
+               line.rfind("listener.ready type=http ", 0) == 0)
         httpPort_ = port;
       else if (line.rfind("listener.ready type=c2s ", 0) == 0)
         c2sPort_ = port;
@@ -278,7 +292,16 @@ void TestServer::readLoop(int fd) {
 
 int TestServer::stop(std::chrono::seconds timeout) {
   if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
+  sendSigterm();
+  return waitForExit(timeout);
+}
+
+void TestServer::sendSigterm() {
+  if (pid_ > 0) kill(pid_, SIGTERM);
+}
+
+int TestServer::waitForExit(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return -1;
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   pid_t r = 0;

@@ -28,6 +28,7 @@ struct TestServerOptions {
   std::string serverSection;  // extra lines for [server] (e.g. admins = [...])
   std::string extra;          // extra tables ([c2s], [limits], [modules.x], …)
   std::string logLevel = "debug";
+  int networkThreads = 2;  // [server] network_threads (1: every connection on one thread)
   // The storage parleyd uses. Unset: SQLite in the test directory, or, when PARLEY_TEST_STORAGE=mysql
   // (ctest runs part of the suite a second time so), a fresh database on the MariaDB server named by
   // PARLEY_TEST_MYSQL, dropped afterwards. Set: exactly this (the caller owns it).
@@ -45,10 +46,16 @@ class TestServer {
   TestServer& operator=(const TestServer&) = delete;
 
   void addUser(const std::string& local, const std::string& password);
+  // Many accounts with one password through one database connection (a load test's users).
+  void addUsers(const std::vector<std::string>& locals, const std::string& password);
   // Starts parleyd and waits until both listeners are ready (fails the test otherwise).
   void start();
   // SIGTERM, then waits; returns the exit status, or -1 if it had to be killed.
   int stop(std::chrono::seconds timeout = std::chrono::seconds(15));
+  // The two halves of stop(), for a test that works while parleyd shuts down: sends SIGTERM and
+  // returns at once; then waits for the exit (status, or -1 after SIGKILL at the timeout).
+  void sendSigterm();
+  int waitForExit(std::chrono::seconds timeout = std::chrono::seconds(15));
   void kill9();
   bool running() const { return pid_ > 0; }
 
