@@ -995,7 +995,10 @@ void AuthzMucTest::runMatrix() {
         }
       }
     }
-    if (row.cases) rows.emplace_back(action.name + " (" + action.profile->name + ")", row);
+    if (row.cases)
+      rows.emplace_back(action.name + (action.target == Target::Self ? " on oneself" : "") + " (" +
+                            action.profile->name + ")",
+                        row);
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto& [name, row] : rows)

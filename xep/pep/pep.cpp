@@ -788,7 +788,7 @@ class PepModule final : public module::Module {
     auto sendTo = [&](const Jid& bare) {
       for (const auto& r : server_->sessions().resources(bare)) {
         if (!r.available || !r.session) continue;
-        // XEP-0163 §4.3.3: not to a resource the owner blocked (never the owner's own, XEP-0191 §6).
+        // XEP-0163 §4.3.3: not to a resource the owner blocked (never the owner's own, XEP-0191 §5).
         if (bare != owner && !blocked.empty() && blocking::matches(blocked, r.session->jid())) continue;
         auto caps = capsFor(r.presence.get(), r.session->jid());
         if (!caps || !caps->notify.contains(node)) continue;
