@@ -419,12 +419,65 @@ void C2sSession::dispatch(StanzaPtr stanza) {
 
 // --- Delivery -------------------------------------------------------------------------------------
 
+namespace {
+
+// Deliveries from a network thread to sessions living on other network threads, gathered while this
+// thread's current handlers run and handed over in one post per target thread. A room's fan-out or a
+// presence broadcast then costs one queue operation (and at most one wake-up) per thread instead of one
+// per recipient. Order is kept: per source thread, a target gets its stanzas in the order they were
+// delivered, as with one post each.
+class Outbox {
+ public:
+  using Item = std::pair<std::shared_ptr<C2sSession>, StanzaPtr>;
+  using Deliver = void (*)(std::vector<Item>&);
+
+  void add(runtime::Executor here, runtime::Executor target, std::shared_ptr<C2sSession> session,
+           StanzaPtr stanza, Deliver deliver) {
+    Batch* batch = nullptr;
+    for (auto& b : batches_)
+      if (b.target == target) batch = &b;
+    if (!batch) batch = &batches_.emplace_back(Batch{target, {}});
+    batch->items.emplace_back(std::move(session), std::move(stanza));
+    if (!scheduled_) {
+      scheduled_ = true;
+      here.post([this, deliver] { flush(deliver); });  // after the handlers queued before it
+    }
+  }
+
+ private:
+  struct Batch {
+    runtime::Executor target;
+    std::vector<Item> items;
+  };
+  void flush(Deliver deliver) {
+    scheduled_ = false;
+    for (auto& b : batches_) {
+      if (b.items.empty()) continue;
+      b.target.post([items = std::move(b.items), deliver]() mutable { deliver(items); });
+      b.items = {};
+    }
+  }
+  std::vector<Batch> batches_;  // one per target thread, kept for the life of the thread
+  bool scheduled_ = false;
+};
+
+thread_local Outbox tOutbox;
+
+}  // namespace
+
 void C2sSession::deliver(StanzaPtr stanza) {
   if (executor().runningInThisThread()) {
     deliverNow(std::move(stanza));
     return;
   }
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  if (auto here = runtime::Executor::current()) {
+    tOutbox.add(here, executor(), std::move(self), std::move(stanza), [](std::vector<Outbox::Item>& items) {
+      for (auto& [session, s] : items) session->deliverNow(std::move(s));
+    });
+    return;
+  }
+  // Not a network thread (a blocking-pool job): straight to the session's thread.
   executor().post([self, stanza = std::move(stanza)]() mutable { self->deliverNow(std::move(stanza)); });
 }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <toml++/toml.h>
 
 #include <arpa/inet.h>
@@ -16,6 +17,18 @@
 namespace parley::core {
 
 namespace {
+
+// One network thread per CPU this process may run on (its affinity mask, so taskset and cpusets count),
+// less one that the blocking pool (storage), the kernel's network work and the OS need anyway; at least
+// one. A network thread that hands a stanza to another network thread pays a wake-up and a system call
+// on each side, so on a small machine one busy thread beats two half-idle ones.
+int defaultNetworkThreads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                          : static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cpus - 1);
+}
 
 // Reads one TOML table, remembering which keys were consumed so unknown keys can be reported.
 class TableReader {
@@ -204,8 +217,7 @@ Config loadConfig(const std::string& path) {
   } else {
     cfg.dataDir = resolvePath(base, "data");
   }
-  if (cfg.networkThreads == 0)
-    cfg.networkThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (cfg.networkThreads == 0) cfg.networkThreads = defaultNetworkThreads();
 
   if (const toml::node* n = top.get("hosts")) {
     const toml::array* arr = n->as_array();

@@ -396,12 +396,12 @@ void InboundStream::onStreamOpen(xml::StreamHeader header) {
 std::vector<std::string> InboundStream::offeredMechanisms() const {
   std::vector<std::string> out;
   const bool secure = conn_->secure();
-  const auto cb = channelBindings();
+  const bool binding = secure && channelBindingAvailable();
   for (const auto& m : settings_->mechanisms) {
     auto info = mechInfo(m);
     if (!info) continue;
     if (!info->scram && !secure) continue;  // PLAIN only inside TLS
-    if (info->plus && (!secure || !cb.anyAvailable())) continue;
+    if (info->plus && !binding) continue;
     out.push_back(m);
   }
   return out;
@@ -419,6 +419,13 @@ sasl::ChannelBindings InboundStream::channelBindings() const {
   cb.tlsServerEndPoint = net::tlsServerEndPoint(conn_->ssl());
   cb.tlsExporter = net::tlsExporter(conn_->ssl());
   return cb;
+}
+
+// Whether channelBindings() would offer any type, without computing the data (a certificate hash and
+// a TLS export on every login otherwise; only -PLUS exchanges need them).
+bool InboundStream::channelBindingAvailable() const {
+  if (!conn_->secure() || !conn_->ssl()) return false;
+  return net::tlsServerEndPointAvailable(conn_->ssl()) || net::tlsExporterAvailable(conn_->ssl());
 }
 
 void InboundStream::sendFeatures() {
@@ -621,10 +628,12 @@ void InboundStream::handleResponse(const xml::Element& e) {
 }
 
 void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view initial) {
-  const bool plusAdvertised = conn_->secure() && channelBindings().anyAvailable() &&
+  const bool plusAdvertised = conn_->secure() && channelBindingAvailable() &&
                               std::any_of(settings_->mechanisms.begin(), settings_->mechanisms.end(),
                                           [](const std::string& m) { return m.ends_with("-PLUS"); });
-  scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised, channelBindings());
+  // Without -PLUS the client may not bind (RFC 5802 §6), so the binding data is not needed.
+  scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised,
+                                               plus ? channelBindings() : sasl::ChannelBindings{});
   auto first = scram_->clientFirst(initial);
   if (first.error != sasl::SaslError::None) {
     saslFailure(sasl::saslErrorName(first.error), {}, first.error == sasl::SaslError::NotAuthorized);

@@ -158,6 +158,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   // Closes the connection; the stream ends with this reason even if the connection reports first.
   void closeConnection(std::string reason, bool lost);
   sasl::ChannelBindings channelBindings() const;
+  bool channelBindingAvailable() const;
   bool mechanismOffered(std::string_view mech) const;
   std::vector<std::string> offeredMechanisms() const;
 
