@@ -72,8 +72,9 @@ void C2sSession::start() {
   const metrics::Labels labels{{"transport", std::string(transport)}};
   m.counter("parley_c2s_connections_total", "Client connections accepted, by transport.", labels).inc();
   connectionsGauge_ = &m.gauge("parley_c2s_connections", "Open client connections, by transport.", labels);
-  sessionsGauge_ = &m.gauge("parley_c2s_sessions",
-                            "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
+  sessionsGauge_ =
+      &m.gauge("parley_c2s_sessions",
+               "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
   connectionsGauge_->inc();
   stream_.start(weak_from_this());
 }
@@ -162,8 +163,8 @@ void C2sSession::checkPassword(std::string_view user, std::string password,
         if (!c) {
           // The same PBKDF2 as for a real account: answering an unknown user milliseconds sooner would
           // tell an attacker which accounts exist before guessing their passwords.
-          (void)util::deriveScramCredential(util::HashAlg::Sha256, password, std::string(util::kScramSaltSize, '\0'),
-                                      iterations);
+          (void)util::deriveScramCredential(util::HashAlg::Sha256, password,
+                                            std::string(util::kScramSaltSize, '\0'), iterations);
           return std::pair{stream::CredentialStatus::NoSuchUser, false};
         }
         if (accounts.isDisabled(domain, u)) return std::pair{stream::CredentialStatus::Disabled, false};
@@ -220,7 +221,8 @@ bool C2sSession::preAuthElement(const xml::ElementPtr& element) {
                                 [weak, exec](xml::ElementPtr reply) {
                                   exec.post([weak, reply] {
                                     auto s = std::static_pointer_cast<C2sSession>(weak.lock());
-                                    if (s && !s->stream_.closed() && !s->authenticated_) s->stream_.send(*reply);
+                                    if (s && !s->stream_.closed() && !s->authenticated_)
+                                      s->stream_.send(*reply);
                                   });
                                 }};
   return server_.hooks().run<hooks::PreAuthIq>(ctx) == hooks::Action::Stop;

@@ -110,7 +110,8 @@ LoginLimiter::Verdict LoginLimiter::reserve(std::string_view ip, std::string_vie
   if (!known && (now < a.blockedUntil || a.total() >= config_.failuresPerIp))
     return counted(Verdict::AddressBlocked, counters_.refusedAddress);
   Tally& p = tally(pairs_, pair, now);
-  if (p.total() >= config_.failuresPerAccountAndIp) return counted(Verdict::PairLimited, counters_.refusedPair);
+  if (p.total() >= config_.failuresPerAccountAndIp)
+    return counted(Verdict::PairLimited, counters_.refusedPair);
   Tally& t = tally(accounts_, acc, now);
   t.touched = now;  // also a refused attempt keeps a protected account protected
   // Reservations in flight count: a burst from many addresses cannot get past the threshold.
@@ -138,7 +139,8 @@ void LoginLimiter::protect(Tally& t, const std::string& account, Clock::time_poi
 LoginLimiter::Tally* LoginLimiter::settle(const std::string& addr, const std::string& pair,
                                           const std::string& account, Clock::time_point now) {
   Tally* t = nullptr;
-  for (auto [table, key] : {std::pair{&addresses_, &addr}, std::pair{&pairs_, &pair}, std::pair{&accounts_, &account}}) {
+  for (auto [table, key] :
+       {std::pair{&addresses_, &addr}, std::pair{&pairs_, &pair}, std::pair{&accounts_, &account}}) {
     t = find(*table, *key, now);
     if (!t) continue;  // evicted meanwhile (only past maxEntries)
     if (t->pending > 0) --t->pending;
@@ -147,7 +149,8 @@ LoginLimiter::Tally* LoginLimiter::settle(const std::string& addr, const std::st
   return t;  // the account's
 }
 
-void LoginLimiter::failed(std::string_view ip, std::string_view account, bool reserved, Clock::time_point now) {
+void LoginLimiter::failed(std::string_view ip, std::string_view account, bool reserved,
+                          Clock::time_point now) {
   if (counters_.failures) counters_.failures->inc();
   const std::string addr = net::addressKey(ip);
   const std::string acc(account);
@@ -166,7 +169,8 @@ void LoginLimiter::failed(std::string_view ip, std::string_view account, bool re
   a.touched = now;
   if (a.failures >= config_.failuresPerIp && now >= a.blockedUntil) {
     a.blockedUntil = now + std::chrono::seconds(config_.ipBlockTime);
-    log::warn("auth.address_blocked", "peer={} failures={} block_s={}", addr, a.failures, config_.ipBlockTime);
+    log::warn("auth.address_blocked", "peer={} failures={} block_s={}", addr, a.failures,
+              config_.ipBlockTime);
   }
   if (account.empty()) return;
   Tally& p = tally(pairs_, pair, now);

@@ -48,7 +48,8 @@ class LoginLimiter {
   // A failed login. `reserved`: it settles reserve()'s reservation (wrong password, or an exchange
   // given up after the credential was looked up); otherwise it is a failure found before any
   // reservation (an unusable user name) and counts for the address (and the account, if named).
-  void failed(std::string_view ip, std::string_view account, bool reserved, Clock::time_point now = Clock::now());
+  void failed(std::string_view ip, std::string_view account, bool reserved,
+              Clock::time_point now = Clock::now());
   // The reservation ended without a verdict on the credentials (storage error, disabled account).
   void released(std::string_view ip, std::string_view account, Clock::time_point now = Clock::now());
   // The reservation succeeded: it is not a failure, the pair's failures are forgotten and the address
@@ -75,9 +76,9 @@ class LoginLimiter {
  private:
   struct Tally {
     int failures = 0;
-    int pending = 0;  // reservations not settled yet; they count as failures meanwhile
-    Clock::time_point since;    // the window started
-    Clock::time_point touched;  // last change (eviction order)
+    int pending = 0;                   // reservations not settled yet; they count as failures meanwhile
+    Clock::time_point since;           // the window started
+    Clock::time_point touched;         // last change (eviction order)
     Clock::time_point blockedUntil{};  // addresses: refused until then
     // Accounts: once protected, the next attempt from an unknown address is allowed at nextUnknown.
     bool protectedAccount = false;

@@ -5,10 +5,9 @@
 #include <set>
 #include <thread>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <toml++/toml.h>
-
-#include <arpa/inet.h>
 
 #include "server/log/log.h"
 #include "server/xmpp/jid.h"

@@ -18,8 +18,8 @@
 #include "server/net/listener.h"
 #include "server/net/tls_context.h"
 #include "server/presence/presence_service.h"
-#include "server/runtime/pool_metrics.h"
 #include "server/roster/roster_service.h"
+#include "server/runtime/pool_metrics.h"
 #include "server/stream/inbound_stream.h"
 #include "server/util/crypto.h"
 
@@ -134,7 +134,8 @@ void Server::start() {
         "parley_auth_verifications_total",
         "Full password verifications: SCRAM proofs and PLAIN passwords checked against the stored "
         "credential (or the one faked for an unknown account).");
-    c.refusedPair = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account_and_address"}});
+    c.refusedPair =
+        &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account_and_address"}});
     c.refusedAddress = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "address"}});
     c.refusedAccount = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account"}});
     loginLimiter_->countInto(c);

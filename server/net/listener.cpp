@@ -4,9 +4,8 @@
 #include <stdexcept>
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <fmt/format.h>
+#include <netinet/in.h>
 
 #include "server/log/log.h"
 #include "server/runtime/asio.h"
@@ -55,7 +54,11 @@ void AddressLimiter::release(const std::string& ip, bool wasAuthenticated) {
 
 struct Listener::Impl : std::enable_shared_from_this<Impl> {
   Impl(runtime::IoPool& p, AcceptHandler h)
-      : pool(p), exec0(p.executor(0)), acceptor(exec0.context()), retry(exec0.context()), handler(std::move(h)) {}
+      : pool(p),
+        exec0(p.executor(0)),
+        acceptor(exec0.context()),
+        retry(exec0.context()),
+        handler(std::move(h)) {}
   runtime::IoPool& pool;
   runtime::Executor exec0;
   asio::ip::tcp::acceptor acceptor;

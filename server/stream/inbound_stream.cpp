@@ -283,7 +283,8 @@ void InboundStream::onData(std::string_view bytes) {
   auto status = parser_->feed(bytes);
   if (status == xml::XmlStreamParser::Status::Suspended) {
     pendingTail_ = parser_->takeTail();
-  } else if (framed_ && status == xml::XmlStreamParser::Status::Ok && !ended_ && !parser_->betweenElements()) {
+  } else if (framed_ && status == xml::XmlStreamParser::Status::Ok && !ended_ &&
+             !parser_->betweenElements()) {
     // RFC 7395 §3.3.3: a message is one complete element, never a fragment of one.
     closeWithError(xmpp::StreamError::NotWellFormed, "a WebSocket message must hold one complete element");
   } else if ((settings_->releaseParserAfterRead || elementsSinceFresh_ >= kRecycleParserEvery) &&
@@ -674,6 +675,7 @@ bool InboundStream::acceptIdentity(std::string_view username, std::string_view a
   // The SASL username is the JID's localpart (RFC 6120 §6.3.8), prepared like one.
   auto user = xmpp::Jid::prepLocal(username);
   if (!user) {
+    saslUser_.clear();  // an unusable name: the failure counts for the address only
     saslFailure("not-authorized");
     return false;
   }

@@ -150,8 +150,8 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
 
  private:
   void openResponseHeader(std::string_view to);
-  void sendStreamEnd();  // </stream:stream>, or <close/> (RFC 7395 §3.6)
-  void sendTopLevel(std::string element);  // one complete top-level element, framed for the transport
+  void sendStreamEnd();                          // </stream:stream>, or <close/> (RFC 7395 §3.6)
+  void sendTopLevel(std::string element);        // one complete top-level element, framed for the transport
   void onFramingElement(const xml::Element& e);  // RFC 7395 <open/>, <close/>
   void feedSyntheticRoot();
   void sendFeatures();
@@ -209,7 +209,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   bool ended_ = false;
   bool suspended_ = false;
   bool awaitingHeader_ = true;
-  bool atStreamStart_ = true;  // nothing but whitespace seen since the stream (re)started
+  bool atStreamStart_ = true;          // nothing but whitespace seen since the stream (re)started
   bool syntheticRootPending_ = false;  // framed: the parser's root is ours, not the peer's
   static constexpr unsigned kRecycleParserEvery = 1000;
   unsigned elementsSinceFresh_ = 0;

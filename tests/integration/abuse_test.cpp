@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <latch>
 #include <map>
@@ -30,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
@@ -141,7 +141,8 @@ bool readUntil(int fd, std::string_view needle, std::string* got = nullptr) {
   const auto deadline = Clock::now() + 5s;
   while (buf.find(needle) == std::string::npos) {
     pollfd p{fd, POLLIN, 0};
-    const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    const int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
     if (left <= 0 || ::poll(&p, 1, left) <= 0) return false;
     char chunk[4096];
     const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
@@ -208,7 +209,7 @@ TEST(UnauthenticatedLoadTest, ConnectOpenDisconnectCyclesLeakNeitherMemoryNorDes
   // CI runs 20,000, which already shows any per-connection leak of more than a few bytes.
   const long cycles = envCount("PARLEY_ABUSE_CYCLES", 20000);
   constexpr long kWarmUp = 1000;
-  constexpr int kLanes = 4;     // concurrent clients, one source address each
+  constexpr int kLanes = 4;       // concurrent clients, one source address each
   constexpr long kTlsEvery = 50;  // every 50th cycle goes through STARTTLS
   asanQuarantineOff();
   TestServerOptions o;
@@ -365,12 +366,14 @@ TEST(UnauthenticatedLoadTest, ThousandSlowLorisSocketsAreClosedByThePreauthTimeo
         break;
       case Loris::StanzaOverTls:  // STARTTLS, the restarted stream, then an <auth/> that never ends
         ok = ok && sendAll(l.fd, kHeader) && readUntil(l.fd, "</stream:features>") &&
-             sendAll(l.fd, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>") && readUntil(l.fd, "<proceed");
+             sendAll(l.fd, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>") &&
+             readUntil(l.fd, "<proceed");
         if (ok) {
           l.ssl = SSL_new(ctx);
           SSL_set_fd(l.ssl, l.fd);
           SSL_set_tlsext_host_name(l.ssl, "localhost");
-          ok = SSL_connect(l.ssl) == 1 && sslWriteAll(l.ssl, kHeader) && sslReadUntil(l.ssl, "</stream:features>");
+          ok = SSL_connect(l.ssl) == 1 && sslWriteAll(l.ssl, kHeader) &&
+               sslReadUntil(l.ssl, "</stream:features>");
         }
         l.drip = "<auth xmlns='" + std::string(kSaslNs) + "' mechanism='PLAIN'>" + std::string(200, 'A');
         break;
@@ -459,12 +462,13 @@ TEST(UnauthenticatedLoadTest, ThousandSlowLorisSocketsAreClosedByThePreauthTimeo
   std::printf(
       "[ measure  ] %d slow-loris sockets from %d addresses (set up in %.1f s), %zu bytes dripped; %d open "
       "when checked; closed %.0f..%.0f ms after connecting (pre-auth timeout %lld ms; latest by kind: "
-      "header %.0f, ClientHello %.0f, stanza over TLS %.0f, SASL over TLS %.0f); %d early, %d late, %d never; "
+      "header %.0f, ClientHello %.0f, stanza over TLS %.0f, SASL over TLS %.0f); %d early, %d late, %d "
+      "never; "
       "21st connection refused: %s; a login meanwhile took %.0f ms; parleyd fds %d -> %d\n",
       kSockets, kSockets / kPerAddress, setupSeconds, bytesDripped, openWhenChecked, first, last,
       static_cast<long long>(std::chrono::milliseconds(kTimeout).count()), latestByKind[0], latestByKind[1],
-      latestByKind[2], latestByKind[3], early, late, stillOpen, extra.closed() ? "yes" : "no", loginMs, fdStart,
-      fdEnd);
+      latestByKind[2], latestByKind[3], early, late, stillOpen, extra.closed() ? "yes" : "no", loginMs,
+      fdStart, fdEnd);
   EXPECT_EQ(openWhenChecked, kSockets) << "slow-loris sockets closed before the timeout";
   EXPECT_EQ(stillOpen, 0) << "sockets the server never closed";
   EXPECT_EQ(early, 0) << "closed before the timeout: by what?";
@@ -616,7 +620,8 @@ TEST(BruteForceTest, AnAddressIsRefusedForIpBlockTimeThenAllowedAgain) {
     in = c && c->authenticate("bob", "bob-secret", "SCRAM-SHA-256");
   }
   const double after = ms(Clock::now() - blockedAt);
-  std::printf("[ measure  ] blocked after 3 failures; allowed again after %.0f ms (ip_block_time 2 s)\n", after);
+  std::printf("[ measure  ] blocked after 3 failures; allowed again after %.0f ms (ip_block_time 2 s)\n",
+              after);
   EXPECT_TRUE(in);
   EXPECT_GE(after, 1900);
   EXPECT_EQ(metricValue(metricsOf(server), "parley_auth_verifications_total"), 4);
@@ -701,14 +706,16 @@ TEST(BruteForceTest, AccountAttackedFromManyAddressesStillLetsItsOwnerIn) {
   for (double at : notAuthorizedAt) times += " " + std::to_string(static_cast<long>(at));
   for (int b : backoffs) steps += " " + std::to_string(b);
   std::printf(
-      "[ measure  ] account attacked from %d addresses for %lld s: %d attempts, %d not-authorized (verified), %d "
+      "[ measure  ] account attacked from %d addresses for %lld s: %d attempts, %d not-authorized "
+      "(verified), %d "
       "temporary-auth-failure (parley_auth_refused_total{limit=account} %.0f); not-authorized at (ms):%s; "
-      "backoff for unknown addresses (s):%s; the owner from 2 known addresses: %zu logins, %d failed, p50 %.0f ms, p99 %.0f ms, max %.0f "
+      "backoff for unknown addresses (s):%s; the owner from 2 known addresses: %zu logins, %d failed, p50 "
+      "%.0f ms, p99 %.0f ms, max %.0f "
       "ms; a new address during the attack: %s\n",
       kAttackers, static_cast<long long>(std::chrono::seconds(kAttack).count()),
       notAuthorized + refusedAnswers + attackerAnswers[static_cast<int>(Answer::Other)], notAuthorized,
-      refusedAnswers, metricValue(m, "parley_auth_refused_total{limit=\"account\"}"), times.c_str(), steps.c_str(),
-      loginMs.size(), ownerFailures, percentile(loginMs, 0.5), percentile(loginMs, 0.99),
+      refusedAnswers, metricValue(m, "parley_auth_refused_total{limit=\"account\"}"), times.c_str(),
+      steps.c_str(), loginMs.size(), ownerFailures, percentile(loginMs, 0.5), percentile(loginMs, 0.99),
       loginMs.empty() ? 0.0 : *std::max_element(loginMs.begin(), loginMs.end()),
       newNetworkIn ? "logged in (a backoff slot was free)" : "temporary-auth-failure");
   EXPECT_EQ(ownerFailures, 0);
@@ -721,7 +728,8 @@ TEST(BruteForceTest, AccountAttackedFromManyAddressesStillLetsItsOwnerIn) {
   // 12 s.
   EXPECT_LE(notAuthorized, 10 + 3);
   ASSERT_GE(backoffs.size(), 2u);
-  for (std::size_t i = 1; i < backoffs.size(); ++i) EXPECT_EQ(backoffs[i], std::min(backoffs[i - 1] * 2, 600));
+  for (std::size_t i = 1; i < backoffs.size(); ++i)
+    EXPECT_EQ(backoffs[i], std::min(backoffs[i - 1] * 2, 600));
 }
 
 }  // namespace

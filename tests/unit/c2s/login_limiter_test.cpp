@@ -25,7 +25,8 @@ core::AuthConfig config() {
 }
 
 // One whole failed attempt: reserved, then failed. False if the limiter refused it.
-bool failOnce(LoginLimiter& l, std::string_view ip, std::string_view account, LoginLimiter::Clock::time_point now) {
+bool failOnce(LoginLimiter& l, std::string_view ip, std::string_view account,
+              LoginLimiter::Clock::time_point now) {
   if (l.reserve(ip, account, now) != Verdict::Allowed) return false;
   l.failed(ip, account, true, now);
   return true;
@@ -64,7 +65,8 @@ TEST(LoginLimiterTest, ConcurrentReservationsCannotRacePastTheAddressLimit) {
 TEST(LoginLimiterTest, SuccessOrReleaseFreesTheReservation) {
   LoginLimiter l(config());
   auto now = LoginLimiter::Clock::now();
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(l.reserve("10.0.0.1", "u" + std::to_string(i) + "@x", now), Verdict::Allowed);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(l.reserve("10.0.0.1", "u" + std::to_string(i) + "@x", now), Verdict::Allowed);
   EXPECT_EQ(l.reserve("10.0.0.1", "other@x", now), Verdict::AddressBlocked);
   l.succeeded("10.0.0.1", "u0@x", now);
   l.released("10.0.0.1", "u1@x", now);
@@ -182,8 +184,8 @@ TEST(LoginLimiterTest, MemoryIsBounded) {
   LoginLimiter l(config(), 100);
   auto now = LoginLimiter::Clock::now();
   for (int i = 0; i < 1000; ++i)
-    l.failed("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), "a" + std::to_string(i) + "@x",
-             false, now);
+    l.failed("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250),
+             "a" + std::to_string(i) + "@x", false, now);
   // Old entries were evicted: no crash, and a fresh address is not blocked.
   EXPECT_EQ(l.reserve("192.168.0.1", "b@x", now), Verdict::Allowed);
 }
