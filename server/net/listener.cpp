@@ -16,6 +16,12 @@ std::string addressKey(std::string_view ip) {
   std::string s(ip);
   in6_addr a6{};
   if (s.find(':') == std::string::npos || ::inet_pton(AF_INET6, s.c_str(), &a6) != 1) return s;
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+    // "::ffff:192.0.2.1" (a dual-stack socket, or a proxy's X-Forwarded-For) is an IPv4 client: its /64
+    // would be "::/64", one shared limit for every IPv4 client.
+    char v4[INET_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET, a6.s6_addr + 12, v4, sizeof v4)) return v4;
+  }
   std::fill(a6.s6_addr + 8, a6.s6_addr + 16, 0);
   char buf[INET6_ADDRSTRLEN];
   if (!::inet_ntop(AF_INET6, &a6, buf, sizeof buf)) return s;

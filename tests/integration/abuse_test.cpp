@@ -3,7 +3,7 @@
 // clients. Pass criteria:
 //  §4 - connect/open/disconnect cycles (plaintext stream headers, some over STARTTLS, leaving cleanly,
 //       by FIN or by RST) leave parleyd's RSS within 10% and its descriptor count where it was;
-//       PARLEY_ABUSE_CYCLES sets how many (the 100,000 by hand; CI runs fewer, see below);
+//       PARLEY_ABUSE_CYCLES sets how many (default: the 100,000);
 //     - 1,000 slow-loris sockets (a stream header or a ClientHello sent one byte every 2 s, a stanza
 //       dripped over TLS, an open SASL exchange kept alive with whitespace) are all closed by the
 //       pre-authentication timeout, never later and never reset by the bytes; meanwhile a 21st
@@ -206,9 +206,9 @@ bool tlsCycle(std::uint16_t port, const std::string& source, long n) {
 }
 
 TEST(UnauthenticatedLoadTest, ConnectOpenDisconnectCyclesLeakNeitherMemoryNorDescriptors) {
-  // The number is 100,000 (PARLEY_ABUSE_CYCLES=100000, about 4 minutes with the ASan build);
-  // CI runs 20,000, which already shows any per-connection leak of more than a few bytes.
-  const long cycles = envCount("PARLEY_ABUSE_CYCLES", 20000);
+  // The number, 100,000, about 30 s with the ASan build on 2 cores (PARLEY_ABUSE_CYCLES changes
+  // it).
+  const long cycles = envCount("PARLEY_ABUSE_CYCLES", 100000);
   constexpr long kWarmUp = 1000;
   constexpr int kLanes = 4;       // concurrent clients, one source address each
   constexpr long kTlsEvery = 50;  // every 50th cycle goes through STARTTLS
@@ -255,8 +255,13 @@ TEST(UnauthenticatedLoadTest, ConnectOpenDisconnectCyclesLeakNeitherMemoryNorDes
       fdStart, fdEnd);
   EXPECT_EQ(failed.load(), 0) << "cycles that got no stream features";
   EXPECT_EQ(fdEnd, fdStart) << "descriptors leaked";
-  EXPECT_LE(rssEnd, rssWarm + rssWarm / 10) << "RSS grew by more than 10%";
-  EXPECT_TRUE(server.running());
+  EXPECT_LE(rssEnd, rssStart + rssStart / 10) << "RSS grew by more than 10% (the issue's criterion)";
+  // Stricter: most of an ASan process's RSS is the sanitizer's own (shadow memory, allocator metadata),
+  // so 10% of it would hide a leak of ~240 bytes per cycle. 8 MB after the warm-up is ~80 bytes per
+  // cycle at 100,000 (measured: about 1 MB).
+  EXPECT_LT(rssEnd - rssWarm, 8 * 1024) << "RSS grew by more than 8 MB after the warm-up";
+  // LeakSanitizer (ASan builds) checks parleyd at exit: a leaked allocation makes the exit status non-zero.
+  EXPECT_EQ(server.stop(), 0) << "parleyd did not exit cleanly (a LeakSanitizer report?)";
 }
 
 // --- §4: slow-loris -------------------------------------------------------------------------------

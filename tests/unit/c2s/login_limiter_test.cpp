@@ -160,6 +160,8 @@ TEST(LoginLimiterTest, KnownAddressesPerAccountAreBounded) {
 TEST(LoginLimiterTest, AnIpv6HostIsCountedByItsSlash64) {
   EXPECT_EQ(net::addressKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
   EXPECT_EQ(net::addressKey("192.0.2.1"), "192.0.2.1");
+  // An IPv4-mapped address is its IPv4 client, not the /64 "::/64" every IPv4 client would share.
+  EXPECT_EQ(net::addressKey("::ffff:192.0.2.1"), "192.0.2.1");
   LoginLimiter l(config());
   auto now = LoginLimiter::Clock::now();
   // Five failures from five addresses of one /64 block the whole /64, not a neighbour's.
@@ -167,6 +169,22 @@ TEST(LoginLimiterTest, AnIpv6HostIsCountedByItsSlash64) {
     EXPECT_TRUE(failOnce(l, "2001:db8:1:2::" + std::to_string(i + 1), "u" + std::to_string(i) + "@x", now));
   EXPECT_EQ(l.reserve("2001:db8:1:2:ffff::1", "fresh@x", now), Verdict::AddressBlocked);
   EXPECT_EQ(l.reserve("2001:db8:1:3::1", "fresh@x", now), Verdict::Allowed);
+}
+
+// The connection limits count by the same key (issue 9 §4: per-IP limits on unauthenticated
+// connections hold also against an IPv6 host that uses many addresses of its /64).
+TEST(AddressLimiterTest, UnauthenticatedConnectionsOfOneIpv6Slash64CountTogether) {
+  net::AddressLimiter limiter(100, 2);
+  EXPECT_TRUE(limiter.acquire("2001:db8:1:2::1"));
+  EXPECT_TRUE(limiter.acquire("2001:db8:1:2::2"));
+  EXPECT_FALSE(limiter.acquire("2001:db8:1:2:aaaa::3")) << "a third unauthenticated one from the /64";
+  EXPECT_TRUE(limiter.acquire("2001:db8:1:3::1")) << "the next /64 is someone else";
+  limiter.authenticated("2001:db8:1:2::1");  // one of them logs in: room for another
+  EXPECT_TRUE(limiter.acquire("2001:db8:1:2::4"));
+  limiter.release("2001:db8:1:2::2", false);
+  EXPECT_TRUE(limiter.acquire("::ffff:192.0.2.1"));
+  EXPECT_TRUE(limiter.acquire("192.0.2.1"));
+  EXPECT_FALSE(limiter.acquire("::ffff:192.0.2.1")) << "a mapped address is its IPv4 client";
 }
 
 TEST(LoginLimiterTest, DelayDoublesAndIsCapped) {
