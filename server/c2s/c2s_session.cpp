@@ -10,6 +10,7 @@
 #include "server/presence/presence_service.h"
 #include "server/roster/roster_service.h"
 #include "server/util/crypto.h"
+#include "server/util/scram_credential.h"
 #include "storage/account_store.h"
 
 namespace parley::c2s {
@@ -71,8 +72,9 @@ void C2sSession::start() {
   const metrics::Labels labels{{"transport", std::string(transport)}};
   m.counter("parley_c2s_connections_total", "Client connections accepted, by transport.", labels).inc();
   connectionsGauge_ = &m.gauge("parley_c2s_connections", "Open client connections, by transport.", labels);
-  sessionsGauge_ = &m.gauge("parley_c2s_sessions",
-                            "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
+  sessionsGauge_ =
+      &m.gauge("parley_c2s_sessions",
+               "Bound client sessions (hibernated ones included), by the transport they run on.", labels);
   connectionsGauge_->inc();
   stream_.start(weak_from_this());
 }
@@ -91,11 +93,26 @@ bool C2sSession::hostKnown(std::string_view domain) {
 }
 
 bool C2sSession::mayAttemptLogin(std::string_view user) {
-  return server_.loginLimiter().mayAttempt(remoteIp_, account(user));
+  using Verdict = LoginLimiter::Verdict;
+  const Verdict v = server_.loginLimiter().reserve(remoteIp_, account(user));
+  if (v == Verdict::Allowed) return true;
+  log::debug("c2s.auth.refused", "sid={} peer={} user={} limit={}", id(), remoteIp_, user,
+             v == Verdict::AddressBlocked ? "address"
+             : v == Verdict::PairLimited  ? "account_and_address"
+                                          : "account");
+  return false;
 }
 
-void C2sSession::loginFailed(std::string_view user) {
-  server_.loginLimiter().failed(remoteIp_, account(user));
+void C2sSession::loginFailed(std::string_view user, bool reserved) {
+  server_.loginLimiter().failed(remoteIp_, user.empty() ? std::string() : account(user), reserved);
+}
+
+void C2sSession::loginReleased(std::string_view user) {
+  server_.loginLimiter().released(remoteIp_, account(user));
+}
+
+void C2sSession::verifyingCredential() {
+  server_.loginLimiter().verifying();
 }
 
 std::chrono::milliseconds C2sSession::failureDelay(std::string_view user) {
@@ -136,13 +153,20 @@ void C2sSession::checkPassword(std::string_view user, std::string password,
   auto& db = server_.db();
   std::string domain = stream_.domain();
   std::string u(user);
+  const std::uint32_t iterations = server_.config().auth.scramIterations;
   runtime::offload(
       server_.pool(), executor(), {},
-      [&db, domain, u, password = std::move(password)]() {
+      [&db, domain, u, password = std::move(password), iterations]() {
         storage::AccountStore accounts(db);
         auto c = accounts.credential(domain, u, util::HashAlg::Sha256);
         if (!c) c = accounts.credential(domain, u, util::HashAlg::Sha1);
-        if (!c) return std::pair{stream::CredentialStatus::NoSuchUser, false};
+        if (!c) {
+          // The same PBKDF2 as for a real account: answering an unknown user milliseconds sooner would
+          // tell an attacker which accounts exist before guessing their passwords.
+          (void)util::deriveScramCredential(util::HashAlg::Sha256, password,
+                                            std::string(util::kScramSaltSize, '\0'), iterations);
+          return std::pair{stream::CredentialStatus::NoSuchUser, false};
+        }
         if (accounts.isDisabled(domain, u)) return std::pair{stream::CredentialStatus::Disabled, false};
         // PBKDF2 runs here, on the blocking pool.
         return std::pair{stream::CredentialStatus::Found, util::verifyPassword(*c, password)};
@@ -197,7 +221,8 @@ bool C2sSession::preAuthElement(const xml::ElementPtr& element) {
                                 [weak, exec](xml::ElementPtr reply) {
                                   exec.post([weak, reply] {
                                     auto s = std::static_pointer_cast<C2sSession>(weak.lock());
-                                    if (s && !s->stream_.closed() && !s->authenticated_) s->stream_.send(*reply);
+                                    if (s && !s->stream_.closed() && !s->authenticated_)
+                                      s->stream_.send(*reply);
                                   });
                                 }};
   return server_.hooks().run<hooks::PreAuthIq>(ctx) == hooks::Action::Stop;

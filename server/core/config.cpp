@@ -5,11 +5,10 @@
 #include <set>
 #include <thread>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <toml++/toml.h>
-
-#include <arpa/inet.h>
 
 #include "server/log/log.h"
 #include "server/xmpp/jid.h"
@@ -290,7 +289,14 @@ Config loadConfig(const std::string& path) {
     cfg.auth.scramIterations = static_cast<std::uint32_t>(r.getInt("scram_iterations", 4096, 4096, 10000000));
     cfg.auth.failuresPerAccountAndIp =
         static_cast<int>(r.getInt("failures_per_account_and_ip", 5, 1, 1000000));
-    cfg.auth.failuresPerIp = static_cast<int>(r.getInt("failures_per_ip", 30, 1, 1000000));
+    cfg.auth.failuresPerIp = static_cast<int>(r.getInt("failures_per_ip", 20, 1, 1000000));
+    cfg.auth.ipBlockTime = static_cast<int>(r.getInt("ip_block_time", 600, 1, 86400 * 7));
+    cfg.auth.failuresPerAccount = static_cast<int>(r.getInt("failures_per_account", 10, 1, 1000000));
+    cfg.auth.accountBackoff = static_cast<int>(r.getInt("account_backoff", 2, 1, 86400));
+    cfg.auth.accountBackoffMax = static_cast<int>(r.getInt("account_backoff_max", 600, 1, 86400 * 7));
+    if (cfg.auth.accountBackoffMax < cfg.auth.accountBackoff)
+      r.fail("account_backoff_max", "must not be smaller than account_backoff");
+    cfg.auth.knownAddresses = static_cast<int>(r.getInt("known_addresses", 8, 0, 64));
     cfg.auth.failureWindow = static_cast<int>(r.getInt("failure_window", 600, 1, 86400 * 7));
     cfg.auth.failureDelayMs = static_cast<int>(r.getInt("failure_delay_ms", 500, 0, 60000));
     r.finish();

@@ -19,8 +19,8 @@
 #include "server/net/listener.h"
 #include "server/net/tls_context.h"
 #include "server/presence/presence_service.h"
-#include "server/runtime/pool_metrics.h"
 #include "server/roster/roster_service.h"
+#include "server/runtime/pool_metrics.h"
 #include "server/stream/inbound_stream.h"
 #include "server/util/crypto.h"
 
@@ -58,6 +58,7 @@ std::shared_ptr<const stream::StreamSettings> makeStreamSettings(const Config& c
                                 cfg.limits.maxAttributes};
   s->preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
   s->releaseParserAfterRead = cfg.c2s.releaseParserAfterRead;
+  s->fakeScramIterations = cfg.auth.scramIterations;
   return s;
 }
 }  // namespace
@@ -128,9 +129,23 @@ void Server::start() {
   addressLimiter_ = std::make_unique<net::AddressLimiter>(config_.limits.connectionsPerIp,
                                                           config_.limits.unauthenticatedPerIp);
   loginLimiter_ = std::make_unique<c2s::LoginLimiter>(config_.auth);
-  loginLimiter_->countInto(
-      &metrics_.counter("parley_auth_total", "Client authentications by outcome.", {{"result", "success"}}),
-      &metrics_.counter("parley_auth_total", "Client authentications by outcome.", {{"result", "failure"}}));
+  {
+    constexpr std::string_view kAuth = "Client authentications by outcome.";
+    constexpr std::string_view kRefused =
+        "Login attempts refused with temporary-auth-failure by the failed-login limits, by limit.";
+    c2s::LoginLimiter::Counters c;
+    c.successes = &metrics_.counter("parley_auth_total", kAuth, {{"result", "success"}});
+    c.failures = &metrics_.counter("parley_auth_total", kAuth, {{"result", "failure"}});
+    c.verifications = &metrics_.counter(
+        "parley_auth_verifications_total",
+        "Full password verifications: SCRAM proofs and PLAIN passwords checked against the stored "
+        "credential (or the one faked for an unknown account).");
+    c.refusedPair =
+        &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account_and_address"}});
+    c.refusedAddress = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "address"}});
+    c.refusedAccount = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account"}});
+    loginLimiter_->countInto(c);
+  }
   runtime::setBlockingJobHistogram(&metrics_.histogram(
       "parley_blocking_job_seconds", "Run time of blocking-pool jobs (storage, password hashing, file work).",
       metrics::latencyBuckets()));

@@ -356,6 +356,13 @@ void Connection::continueHandshake() {
 void Connection::close(std::chrono::milliseconds timeout) {
   if (closed_ || closing_) return;
   closing_ = true;
+  if (handshaking_ || impl_->tlsPending) {
+    // Nothing queued can be delivered before the handshake completes, and a peer that stalls its
+    // handshake (a slow-loris sending a ClientHello byte by byte) would otherwise keep the socket for
+    // the whole flush timeout past the pre-authentication timeout: close at once.
+    finishClose("closed during the TLS handshake");
+    return;
+  }
   if (queueHead_ >= queue_.size() && !writing_) {
     finishClose("closed");
     return;

@@ -18,9 +18,14 @@ namespace parley::test {
 // sanitizers warns inside it). Empty if absent.
 std::string elementText(std::string_view xml, std::string_view name);
 
+// A blocking TCP connection to 127.0.0.1:port, from `sourceAddress` when given (any 127.0.0.0/8 address
+// works on Linux: tests use several to act as many clients). The descriptor, or -1.
+int connectTcp(std::uint16_t port, const std::string& sourceAddress = {});
+
 class RawClient {
  public:
-  explicit RawClient(std::uint16_t port, bool directTls = false);
+  // `sourceAddress`: see connectTcp().
+  explicit RawClient(std::uint16_t port, bool directTls = false, const std::string& sourceAddress = {});
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
