@@ -29,10 +29,13 @@
 #   BENCH_SCENARIOS="idle login chat muc mam"  which scenarios to run (chat, muc and mam also need their
 #                            knob)
 #   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
+#   BENCH_NETWORK_THREADS=   [server] network_threads (unset: parleyd's default, one per CPU)
+#   BENCH_RELEASE_PARSER=    [c2s] release_parser ("after_read" or "when_idle"; unset: parleyd's default)
 #   BENCH_STANZA_RATE=       [limits] stanza_rate (and burst); default 50, or 1000000 with BENCH_MAM_MESSAGES
 #   BENCH_MYSQL_SOCKET=      a MariaDB/MySQL Unix socket (user root, no password; contrib/with-mariadb.sh
 #                            exports one as PARLEY_TEST_MYSQL): parleyd stores on a fresh database
 #                            `parley_bench` there instead of SQLite; accounts are made with parleyctl
+#   BENCH_LOG_LEVEL=info     parleyd's log level ("debug" adds the heap figures of each housekeeping round)
 #   BENCH_KEEP=              1: keep the temporary directory (logs, config, reports)
 # The JSON reports are printed at the end, one per line.
 set -euo pipefail
@@ -78,9 +81,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 
 cat >"$DIR/parley.toml" <<EOF
 [server]
-# info, because the listener.ready lines (with the ports) are logged at info.
-log_level = "info"
+# info at least, because the listener.ready lines (with the ports) are logged at info.
+log_level = "${BENCH_LOG_LEVEL:-info}"
 data_dir = "data"
+$([[ -n ${BENCH_NETWORK_THREADS:-} ]] && echo "network_threads = $BENCH_NETWORK_THREADS")
 
 [[hosts]]
 domain = "localhost"
@@ -96,6 +100,8 @@ port = 0
 type = "c2s_tls"
 address = "127.0.0.1"
 port = 0
+
+$([[ -n ${BENCH_RELEASE_PARSER:-} ]] && printf '[c2s]\nrelease_parser = "%s"\n' "$BENCH_RELEASE_PARSER")
 
 [auth]
 # Every benchmark connection comes from loopback: failed logins must not lock the others out.

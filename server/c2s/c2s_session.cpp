@@ -11,6 +11,7 @@
 #include "server/presence/presence_service.h"
 #include "server/roster/roster_service.h"
 #include "server/util/crypto.h"
+#include "server/util/scram_credential.h"
 #include "storage/account_store.h"
 
 namespace parley::c2s {
@@ -96,11 +97,26 @@ bool C2sSession::hostKnown(std::string_view domain) {
 }
 
 bool C2sSession::mayAttemptLogin(std::string_view user) {
-  return server_.loginLimiter().mayAttempt(remoteIp_, account(user));
+  using Verdict = LoginLimiter::Verdict;
+  const Verdict v = server_.loginLimiter().reserve(remoteIp_, account(user));
+  if (v == Verdict::Allowed) return true;
+  log::debug("c2s.auth.refused", "sid={} peer={} user={} limit={}", id(), remoteIp_, user,
+             v == Verdict::AddressBlocked ? "address"
+             : v == Verdict::PairLimited  ? "account_and_address"
+                                          : "account");
+  return false;
 }
 
-void C2sSession::loginFailed(std::string_view user) {
-  server_.loginLimiter().failed(remoteIp_, account(user));
+void C2sSession::loginFailed(std::string_view user, bool reserved) {
+  server_.loginLimiter().failed(remoteIp_, user.empty() ? std::string() : account(user), reserved);
+}
+
+void C2sSession::loginReleased(std::string_view user) {
+  server_.loginLimiter().released(remoteIp_, account(user));
+}
+
+void C2sSession::verifyingCredential() {
+  server_.loginLimiter().verifying();
 }
 
 std::chrono::milliseconds C2sSession::failureDelay(std::string_view user) {
@@ -141,13 +157,20 @@ void C2sSession::checkPassword(std::string_view user, std::string password,
   auto& db = server_.db();
   std::string domain = stream_.domain();
   std::string u(user);
+  const std::uint32_t iterations = server_.config().auth.scramIterations;
   runtime::offload(
       server_.pool(), executor(), {},
-      [&db, domain, u, password = std::move(password)]() {
+      [&db, domain, u, password = std::move(password), iterations]() {
         storage::AccountStore accounts(db);
         auto c = accounts.credential(domain, u, util::HashAlg::Sha256);
         if (!c) c = accounts.credential(domain, u, util::HashAlg::Sha1);
-        if (!c) return std::pair{stream::CredentialStatus::NoSuchUser, false};
+        if (!c) {
+          // The same PBKDF2 as for a real account: answering an unknown user milliseconds sooner would
+          // tell an attacker which accounts exist before guessing their passwords.
+          (void)util::deriveScramCredential(util::HashAlg::Sha256, password,
+                                            std::string(util::kScramSaltSize, '\0'), iterations);
+          return std::pair{stream::CredentialStatus::NoSuchUser, false};
+        }
         if (accounts.isDisabled(domain, u)) return std::pair{stream::CredentialStatus::Disabled, false};
         // PBKDF2 runs here, on the blocking pool.
         return std::pair{stream::CredentialStatus::Found, util::verifyPassword(*c, password)};
@@ -425,12 +448,65 @@ void C2sSession::dispatch(StanzaPtr stanza) {
 
 // --- Delivery -------------------------------------------------------------------------------------
 
+namespace {
+
+// Deliveries from a network thread to sessions living on other network threads, gathered while this
+// thread's current handlers run and handed over in one post per target thread. A room's fan-out or a
+// presence broadcast then costs one queue operation (and at most one wake-up) per thread instead of one
+// per recipient. Order is kept: per source thread, a target gets its stanzas in the order they were
+// delivered, as with one post each.
+class Outbox {
+ public:
+  using Item = std::pair<std::shared_ptr<C2sSession>, StanzaPtr>;
+  using Deliver = void (*)(std::vector<Item>&);
+
+  void add(runtime::Executor here, runtime::Executor target, std::shared_ptr<C2sSession> session,
+           StanzaPtr stanza, Deliver deliver) {
+    Batch* batch = nullptr;
+    for (auto& b : batches_)
+      if (b.target == target) batch = &b;
+    if (!batch) batch = &batches_.emplace_back(Batch{target, {}});
+    batch->items.emplace_back(std::move(session), std::move(stanza));
+    if (!scheduled_) {
+      scheduled_ = true;
+      here.post([this, deliver] { flush(deliver); });  // after the handlers queued before it
+    }
+  }
+
+ private:
+  struct Batch {
+    runtime::Executor target;
+    std::vector<Item> items;
+  };
+  void flush(Deliver deliver) {
+    scheduled_ = false;
+    for (auto& b : batches_) {
+      if (b.items.empty()) continue;
+      b.target.post([items = std::move(b.items), deliver]() mutable { deliver(items); });
+      b.items = {};
+    }
+  }
+  std::vector<Batch> batches_;  // one per target thread, kept for the life of the thread
+  bool scheduled_ = false;
+};
+
+thread_local Outbox tOutbox;
+
+}  // namespace
+
 void C2sSession::deliver(StanzaPtr stanza) {
   if (executor().runningInThisThread()) {
     deliverNow(std::move(stanza));
     return;
   }
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  if (auto here = runtime::Executor::current()) {
+    tOutbox.add(here, executor(), std::move(self), std::move(stanza), [](std::vector<Outbox::Item>& items) {
+      for (auto& [session, s] : items) session->deliverNow(std::move(s));
+    });
+    return;
+  }
+  // Not a network thread (a blocking-pool job): straight to the session's thread.
   executor().post([self, stanza = std::move(stanza)]() mutable { self->deliverNow(std::move(stanza)); });
 }
 

@@ -66,7 +66,9 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
   // StreamPolicy
   bool hostKnown(std::string_view domain) override;
   bool mayAttemptLogin(std::string_view user) override;
-  void loginFailed(std::string_view user) override;
+  void loginFailed(std::string_view user, bool reserved) override;
+  void loginReleased(std::string_view user) override;
+  void verifyingCredential() override;
   std::chrono::milliseconds failureDelay(std::string_view user) override;
   void lookupCredential(
       std::string_view user, util::HashAlg alg,

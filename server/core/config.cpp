@@ -5,10 +5,10 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
-#include <toml++/toml.h>
-
 #include <arpa/inet.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <toml++/toml.h>
 
 #include "server/log/log.h"
 #include "server/xmpp/jid.h"
@@ -16,6 +16,18 @@
 namespace parley::core {
 
 namespace {
+
+// One network thread per CPU this process may run on (its affinity mask, so taskset and cpusets count),
+// less one that the blocking pool (storage), the kernel's network work and the OS need anyway; at least
+// one. A network thread that hands a stanza to another network thread pays a wake-up and a system call
+// on each side, so on a small machine one busy thread beats two half-idle ones.
+int defaultNetworkThreads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                          : static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cpus - 1);
+}
 
 // Reads one TOML table, remembering which keys were consumed so unknown keys can be reported.
 class TableReader {
@@ -204,8 +216,7 @@ Config loadConfig(const std::string& path) {
   } else {
     cfg.dataDir = resolvePath(base, "data");
   }
-  if (cfg.networkThreads == 0)
-    cfg.networkThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (cfg.networkThreads == 0) cfg.networkThreads = defaultNetworkThreads();
 
   if (const toml::node* n = top.get("hosts")) {
     const toml::array* arr = n->as_array();
@@ -278,7 +289,14 @@ Config loadConfig(const std::string& path) {
     cfg.auth.scramIterations = static_cast<std::uint32_t>(r.getInt("scram_iterations", 4096, 4096, 10000000));
     cfg.auth.failuresPerAccountAndIp =
         static_cast<int>(r.getInt("failures_per_account_and_ip", 5, 1, 1000000));
-    cfg.auth.failuresPerIp = static_cast<int>(r.getInt("failures_per_ip", 30, 1, 1000000));
+    cfg.auth.failuresPerIp = static_cast<int>(r.getInt("failures_per_ip", 20, 1, 1000000));
+    cfg.auth.ipBlockTime = static_cast<int>(r.getInt("ip_block_time", 600, 1, 86400 * 7));
+    cfg.auth.failuresPerAccount = static_cast<int>(r.getInt("failures_per_account", 10, 1, 1000000));
+    cfg.auth.accountBackoff = static_cast<int>(r.getInt("account_backoff", 2, 1, 86400));
+    cfg.auth.accountBackoffMax = static_cast<int>(r.getInt("account_backoff_max", 600, 1, 86400 * 7));
+    if (cfg.auth.accountBackoffMax < cfg.auth.accountBackoff)
+      r.fail("account_backoff_max", "must not be smaller than account_backoff");
+    cfg.auth.knownAddresses = static_cast<int>(r.getInt("known_addresses", 8, 0, 64));
     cfg.auth.failureWindow = static_cast<int>(r.getInt("failure_window", 600, 1, 86400 * 7));
     cfg.auth.failureDelayMs = static_cast<int>(r.getInt("failure_delay_ms", 500, 0, 60000));
     r.finish();

@@ -52,10 +52,16 @@ struct C2sConfig {
   bool releaseParserAfterRead = true;  // "after_read" vs "when_idle"
 };
 
+// Failed-login limits: server/c2s/login_limiter.h explains how they combine.
 struct AuthConfig {
   std::uint32_t scramIterations = 4096;
   int failuresPerAccountAndIp = 5;  // then that address may not try that account until the window ends
-  int failuresPerIp = 30;           // then that address may not try any account until the window ends
+  int failuresPerIp = 20;           // then that address may not try any account for ipBlockTime
+  int ipBlockTime = 600;            // seconds
+  int failuresPerAccount = 10;      // from all addresses: then the account is protected (below)
+  int accountBackoff = 2;           // seconds an unknown address waits once protected, doubling…
+  int accountBackoffMax = 600;      // …up to this
+  int knownAddresses = 8;           // addresses remembered per account that log in despite protection
   int failureWindow = 600;          // seconds
   int failureDelayMs = 500;         // first failure answered after this, doubling up to 8 s
 };

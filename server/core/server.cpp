@@ -7,6 +7,7 @@
 
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,14 +19,19 @@
 #include "server/net/listener.h"
 #include "server/net/tls_context.h"
 #include "server/presence/presence_service.h"
-#include "server/runtime/pool_metrics.h"
 #include "server/roster/roster_service.h"
+#include "server/runtime/pool_metrics.h"
 #include "server/stream/inbound_stream.h"
 #include "server/util/crypto.h"
 
 namespace parley::core {
 
 namespace {
+// Housekeeping's malloc_trim (see scheduleHousekeeping): never for less free heap than this, and under
+// load only when a lot is free; "quiet" is below this share of one CPU since the previous round.
+constexpr std::size_t kTrimFloorBytes = 1024 * 1024;
+constexpr double kQuietCpuShare = 0.05;
+
 // The secret behind the SCRAM salts faked for unknown accounts. It must outlive restarts: if it
 // changed, an unknown account's salt would change while a real one's stays, which tells them apart.
 std::string loadOrCreateSecret(const std::string& path) {
@@ -52,6 +58,7 @@ std::shared_ptr<const stream::StreamSettings> makeStreamSettings(const Config& c
                                 cfg.limits.maxAttributes};
   s->preauthTimeout = std::chrono::seconds(cfg.limits.preauthTimeout);
   s->releaseParserAfterRead = cfg.c2s.releaseParserAfterRead;
+  s->fakeScramIterations = cfg.auth.scramIterations;
   return s;
 }
 }  // namespace
@@ -122,9 +129,23 @@ void Server::start() {
   addressLimiter_ = std::make_unique<net::AddressLimiter>(config_.limits.connectionsPerIp,
                                                           config_.limits.unauthenticatedPerIp);
   loginLimiter_ = std::make_unique<c2s::LoginLimiter>(config_.auth);
-  loginLimiter_->countInto(
-      &metrics_.counter("parley_auth_total", "Client authentications by outcome.", {{"result", "success"}}),
-      &metrics_.counter("parley_auth_total", "Client authentications by outcome.", {{"result", "failure"}}));
+  {
+    constexpr std::string_view kAuth = "Client authentications by outcome.";
+    constexpr std::string_view kRefused =
+        "Login attempts refused with temporary-auth-failure by the failed-login limits, by limit.";
+    c2s::LoginLimiter::Counters c;
+    c.successes = &metrics_.counter("parley_auth_total", kAuth, {{"result", "success"}});
+    c.failures = &metrics_.counter("parley_auth_total", kAuth, {{"result", "failure"}});
+    c.verifications = &metrics_.counter(
+        "parley_auth_verifications_total",
+        "Full password verifications: SCRAM proofs and PLAIN passwords checked against the stored "
+        "credential (or the one faked for an unknown account).");
+    c.refusedPair =
+        &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account_and_address"}});
+    c.refusedAddress = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "address"}});
+    c.refusedAccount = &metrics_.counter("parley_auth_refused_total", kRefused, {{"limit", "account"}});
+    loginLimiter_->countInto(c);
+  }
   runtime::setBlockingJobHistogram(&metrics_.histogram(
       "parley_blocking_job_seconds", "Run time of blocking-pool jobs (storage, password hashing, file work).",
       metrics::latencyBuckets()));
@@ -171,17 +192,35 @@ void Server::scheduleHousekeeping() {
     }
     for (auto& s : open) s->housekeeping();
     // Memory idle sessions gave back sits in free chunks between live ones; return whole free pages
-    // to the kernel (glibc walks its arenas, so this runs on the blocking pool, not here).
-    pool_->submit([n = open.size()] {
-      malloc_trim(0);
-      if (log::debugEnabled()) {
-        const struct mallinfo2 mi = mallinfo2();
-        log::debug("server.memory", "connections={} heap_in_use={} heap_free={}", n, mi.uordblks,
-                   mi.fordblks);
-      }
+    // to the kernel (glibc walks its arenas, so this runs on the blocking pool, not here). malloc_trim
+    // walks every chunk of every arena under its lock and madvises page by page: under load that is
+    // several per cent of the CPU for little memory, so it runs when the server is quiet (what a
+    // login burst left behind goes back once it is over) or when a lot is free.
+    pool_->submit([this, n = open.size()] {
+      const struct mallinfo2 mi = mallinfo2();
+      const bool quiet = cpuShareSinceLastHousekeeping() < kQuietCpuShare;
+      const bool trim = mi.fordblks >= kTrimFloorBytes && (quiet || mi.fordblks >= mi.uordblks / 8);
+      if (trim) malloc_trim(0);
+      if (log::debugEnabled())
+        log::debug("server.memory", "connections={} heap_in_use={} heap_free={} trimmed={}", n, mi.uordblks,
+                   mi.fordblks, trim);
     });
     scheduleHousekeeping();
   });
+}
+
+// Blocking pool (one housekeeping job at a time): this process's CPU time over wall time since the
+// previous call.
+double Server::cpuShareSinceLastHousekeeping() {
+  struct rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  const auto now = std::chrono::steady_clock::now();
+  const double wall = std::chrono::duration<double>(now - lastHousekeeping_.wall).count();
+  const double share = wall > 0 ? (cpu - lastHousekeeping_.cpu) / wall : 1.0;
+  lastHousekeeping_ = {now, cpu};
+  return share;
 }
 
 void Server::waitForShutdownSignal() {

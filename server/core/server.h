@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -134,7 +135,13 @@ class Server {
   std::unordered_map<std::uint64_t, std::weak_ptr<session::Session>> connections_;
   std::atomic<bool> stopping_{false};
   runtime::TimerPtr housekeepingTimer_;
+  struct CpuReading {
+    std::chrono::steady_clock::time_point wall;
+    double cpu = 0;  // seconds, user + system
+  };
+  CpuReading lastHousekeeping_;  // blocking pool, one housekeeping job at a time
   void scheduleHousekeeping();
+  double cpuShareSinceLastHousekeeping();
   bool started_ = false;
   bool shutDown_ = false;
 };

@@ -148,7 +148,8 @@ void Connection::onReadable() {
       }
     }
     handler_->onData(std::string_view(buf, static_cast<std::size_t>(n)));
-    if (i + 1 == kReadsPerWakeup && ssl_ && SSL_pending(ssl_) > 0) {
+    // SSL_has_pending: decrypted bytes, or bytes read ahead and not yet decrypted.
+    if (i + 1 == kReadsPerWakeup && ssl_ && SSL_has_pending(ssl_)) {
       // Let other connections run, then continue with what TLS already holds.
       executor_.post([this, self = keepAlive()] {
         if (self && !closed_ && !paused_ && !reading_) onReadable();
@@ -325,7 +326,15 @@ void Connection::continueHandshake() {
     if (done) done(true, {});
     if (!closed_ && !closing_) {
       if (queueHead_ < queue_.size()) flush();
-      armRead();
+      if (SSL_has_pending(ssl_)) {
+        // Read-ahead took the client's first bytes with its last handshake record: the socket will not
+        // say readable for them again.
+        executor_.post([this, self = keepAlive()] {
+          if (self && !closed_ && !paused_ && !reading_) onReadable();
+        });
+      } else {
+        armRead();
+      }
     }
     return;
   }
@@ -363,6 +372,13 @@ void Connection::continueHandshake() {
 void Connection::close(std::chrono::milliseconds timeout) {
   if (closed_ || closing_) return;
   closing_ = true;
+  if (handshaking_ || impl_->tlsPending) {
+    // Nothing queued can be delivered before the handshake completes, and a peer that stalls its
+    // handshake (a slow-loris sending a ClientHello byte by byte) would otherwise keep the socket for
+    // the whole flush timeout past the pre-authentication timeout: close at once.
+    finishClose("closed during the TLS handshake");
+    return;
+  }
   if (queueHead_ >= queue_.size() && !writing_) {
     finishClose("closed");
     return;

@@ -1,19 +1,39 @@
 #include "server/net/listener.h"
 
+#include <algorithm>
 #include <stdexcept>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 
 #include "server/log/log.h"
 #include "server/runtime/asio.h"
 
 namespace parley::net {
 
+std::string addressKey(std::string_view ip) {
+  std::string s(ip);
+  in6_addr a6{};
+  if (s.find(':') == std::string::npos || ::inet_pton(AF_INET6, s.c_str(), &a6) != 1) return s;
+  if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+    // "::ffff:192.0.2.1" (a dual-stack socket, or a proxy's X-Forwarded-For) is an IPv4 client: its /64
+    // would be "::/64", one shared limit for every IPv4 client.
+    char v4[INET_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET, a6.s6_addr + 12, v4, sizeof v4)) return v4;
+  }
+  std::fill(a6.s6_addr + 8, a6.s6_addr + 16, 0);
+  char buf[INET6_ADDRSTRLEN];
+  if (!::inet_ntop(AF_INET6, &a6, buf, sizeof buf)) return s;
+  return std::string(buf) + "/64";
+}
+
 bool AddressLimiter::acquire(const std::string& ip) {
+  const std::string key = addressKey(ip);
   std::lock_guard lock(mu_);
-  Count& c = counts_[ip];
+  Count& c = counts_[key];
   if (c.total >= maxTotal_ || c.unauth >= maxUnauth_) {
-    if (c.total == 0) counts_.erase(ip);
+    if (c.total == 0) counts_.erase(key);
     return false;
   }
   ++c.total;
@@ -22,14 +42,16 @@ bool AddressLimiter::acquire(const std::string& ip) {
 }
 
 void AddressLimiter::authenticated(const std::string& ip) {
+  const std::string key = addressKey(ip);
   std::lock_guard lock(mu_);
-  auto it = counts_.find(ip);
+  auto it = counts_.find(key);
   if (it != counts_.end() && it->second.unauth > 0) --it->second.unauth;
 }
 
 void AddressLimiter::release(const std::string& ip, bool wasAuthenticated) {
+  const std::string key = addressKey(ip);
   std::lock_guard lock(mu_);
-  auto it = counts_.find(ip);
+  auto it = counts_.find(key);
   if (it == counts_.end()) return;
   --it->second.total;
   if (!wasAuthenticated && it->second.unauth > 0) --it->second.unauth;
@@ -38,10 +60,15 @@ void AddressLimiter::release(const std::string& ip, bool wasAuthenticated) {
 
 struct Listener::Impl : std::enable_shared_from_this<Impl> {
   Impl(runtime::IoPool& p, AcceptHandler h)
-      : pool(p), exec0(p.executor(0)), acceptor(exec0.context()), handler(std::move(h)) {}
+      : pool(p),
+        exec0(p.executor(0)),
+        acceptor(exec0.context()),
+        retry(exec0.context()),
+        handler(std::move(h)) {}
   runtime::IoPool& pool;
   runtime::Executor exec0;
   asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer retry;  // after an accept error
   AcceptHandler handler;
   bool stopped = false;
 
@@ -54,8 +81,16 @@ struct Listener::Impl : std::enable_shared_from_this<Impl> {
           if (self->stopped) return;
           if (ec) {
             if (ec == asio::error::operation_aborted) return;
-            // EMFILE and friends: log, back off briefly by continuing (the accept queue keeps the peer).
+            // EMFILE and friends: the peer stays in the kernel's accept queue and the next accept fails
+            // again at once, so accepting again immediately spun network thread 0 at 100% (starving the
+            // sessions on it) for as long as descriptors were exhausted — which an unauthenticated
+            // connection flood can cause. Wait a moment instead; the queue keeps the peers meanwhile.
             log::warn("net.accept.failed", "error=\"{}\"", ec.message());
+            self->retry.expires_after(std::chrono::milliseconds(100));
+            self->retry.async_wait([self](const boost::system::error_code& e) {
+              if (!e) self->acceptNext();
+            });
+            return;
           } else {
             boost::system::error_code e2;
             auto ep = sock.remote_endpoint(e2);
@@ -114,6 +149,7 @@ void Listener::stop() {
   // The acceptor belongs to network thread 0: close it there.
   impl->exec0.post([impl] {
     boost::system::error_code ec;
+    impl->retry.cancel();
     impl->acceptor.close(ec);
   });
 }

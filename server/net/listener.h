@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "server/runtime/executor.h"
@@ -15,7 +16,13 @@
 
 namespace parley::net {
 
-// Counts connections per remote address (total and not yet authenticated). Thread-safe.
+// The key per-address limits count under: an IPv4 address as it is, an IPv6 address as its /64 network
+// ("2001:db8:1:2::/64"). An IPv6 host is normally given a whole /64 and may use any address in it
+// (privacy addresses, RFC 8981), so counting single IPv6 addresses would let one client multiply its
+// limits by 2^64. Anything that does not parse is returned unchanged.
+std::string addressKey(std::string_view ip);
+
+// Counts connections per remote address (by addressKey()) (total and not yet authenticated). Thread-safe.
 class AddressLimiter {
  public:
   AddressLimiter(int maxPerIp, int maxUnauthenticatedPerIp)

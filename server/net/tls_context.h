@@ -37,6 +37,9 @@ class TlsContexts {
 std::string tlsServerEndPoint(SSL* ssl);
 // RFC 9266: keying material for channel binding (only for TLS 1.3; empty otherwise).
 std::string tlsExporter(SSL* ssl);
+// Whether the two above would give data, without computing it.
+bool tlsServerEndPointAvailable(SSL* ssl);
+bool tlsExporterAvailable(SSL* ssl);
 std::string tlsVersion(SSL* ssl);
 
 }  // namespace parley::net

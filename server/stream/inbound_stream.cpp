@@ -254,6 +254,12 @@ void InboundStream::end(std::string_view reason, bool lost) {
   ended_ = true;
   preauthTimer_.reset();
   scram_.reset();
+  if (loginReserved_) {
+    // Given up after the credential was looked up (or while it was checked): a failure, or an attacker
+    // could have the server look accounts up without limit by hanging up before the proof.
+    loginReserved_ = false;
+    policy_.loginFailed(saslUser_, true);
+  }
   policy_.onStreamEnded(reason, lost);
 }
 
@@ -410,12 +416,12 @@ void InboundStream::onStreamOpen(xml::StreamHeader header) {
 std::vector<std::string> InboundStream::offeredMechanisms() const {
   std::vector<std::string> out;
   const bool secure = conn_->secure();
-  const auto cb = channelBindings();
+  const bool binding = secure && channelBindingAvailable();
   for (const auto& m : settings_->mechanisms) {
     auto info = mechInfo(m);
     if (!info) continue;
     if (!info->scram && !secure) continue;  // PLAIN only inside TLS
-    if (info->plus && (!secure || !cb.anyAvailable())) continue;
+    if (info->plus && !binding) continue;
     out.push_back(m);
   }
   return out;
@@ -433,6 +439,13 @@ sasl::ChannelBindings InboundStream::channelBindings() const {
   cb.tlsServerEndPoint = net::tlsServerEndPoint(conn_->ssl());
   cb.tlsExporter = net::tlsExporter(conn_->ssl());
   return cb;
+}
+
+// Whether channelBindings() would offer any type, without computing the data (a certificate hash and
+// a TLS export on every login otherwise; only -PLUS exchanges need them).
+bool InboundStream::channelBindingAvailable() const {
+  if (!conn_->secure() || !conn_->ssl()) return false;
+  return net::tlsServerEndPointAvailable(conn_->ssl()) || net::tlsExporterAvailable(conn_->ssl());
 }
 
 void InboundStream::sendFeatures() {
@@ -635,10 +648,12 @@ void InboundStream::handleResponse(const xml::Element& e) {
 }
 
 void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view initial) {
-  const bool plusAdvertised = conn_->secure() && channelBindings().anyAvailable() &&
+  const bool plusAdvertised = conn_->secure() && channelBindingAvailable() &&
                               std::any_of(settings_->mechanisms.begin(), settings_->mechanisms.end(),
                                           [](const std::string& m) { return m.ends_with("-PLUS"); });
-  scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised, channelBindings());
+  // Without -PLUS the client may not bind (RFC 5802 §6), so the binding data is not needed.
+  scram_ = std::make_unique<sasl::ScramServer>(alg, plus, plusAdvertised,
+                                               plus ? channelBindings() : sasl::ChannelBindings{});
   auto first = scram_->clientFirst(initial);
   if (first.error != sasl::SaslError::None) {
     saslFailure(sasl::saslErrorName(first.error), {}, first.error == sasl::SaslError::NotAuthorized);
@@ -659,12 +674,15 @@ void InboundStream::startScram(util::HashAlg alg, bool plus, std::string_view in
             break;
           case CredentialStatus::NoSuchUser:
             // Same exchange as for a real account; it fails at the proof (no user enumeration).
-            challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(), 4096, saslUser_);
+            challenge = scram_->serverFirstForUnknownUser(policy_.fakeSaltSecret(),
+                                                          settings_->fakeScramIterations, saslUser_);
             break;
           case CredentialStatus::Disabled:
+            releaseLogin();
             saslFailure("account-disabled", {}, false);
             return;
           case CredentialStatus::Error:
+            releaseLogin();
             saslFailure("temporary-auth-failure", {}, false);
             return;
         }
@@ -679,6 +697,7 @@ bool InboundStream::acceptIdentity(std::string_view username, std::string_view a
   // The SASL username is the JID's localpart (RFC 6120 §6.3.8), prepared like one.
   auto user = xmpp::Jid::prepLocal(username);
   if (!user) {
+    saslUser_.clear();  // an unusable name: the failure counts for the address only
     saslFailure("not-authorized");
     return false;
   }
@@ -691,14 +710,24 @@ bool InboundStream::acceptIdentity(std::string_view username, std::string_view a
       return false;
     }
   }
+  // RFC 6120 §6.5.12: the limits refuse for a while; the client may try again later. Asked here, before
+  // the credential is looked up, and reserved, so concurrent attempts cannot race past a limit.
   if (!policy_.mayAttemptLogin(saslUser_)) {
     saslFailure("temporary-auth-failure", "too many failed attempts; try again later", false);
     return false;
   }
+  loginReserved_ = true;
   return true;
 }
 
+void InboundStream::releaseLogin() {
+  if (!loginReserved_) return;
+  loginReserved_ = false;
+  policy_.loginReleased(saslUser_);
+}
+
 void InboundStream::scramClientFinal(std::string_view message) {
+  policy_.verifyingCredential();
   auto result = scram_->clientFinal(message);
   if (result.error != sasl::SaslError::None) {
     saslFailure(sasl::saslErrorName(result.error), {}, result.error == sasl::SaslError::NotAuthorized);
@@ -717,13 +746,18 @@ void InboundStream::startPlain(std::string_view initial) {
   saslState_ = SaslState::Busy;
   suspendParsing();
   auto owner = owner_.lock();
+  policy_.verifyingCredential();
   policy_.checkPassword(saslUser_, std::move(parsed.password),
                         [this, owner](CredentialStatus status, bool ok) {
                           if (ended_) return;
-                          if (status == CredentialStatus::Disabled)
+                          if (status == CredentialStatus::Disabled) {
+                            releaseLogin();
                             return saslFailure("account-disabled", {}, false);
-                          if (status == CredentialStatus::Error)
+                          }
+                          if (status == CredentialStatus::Error) {
+                            releaseLogin();
                             return saslFailure("temporary-auth-failure", {}, false);
+                          }
                           if (status != CredentialStatus::Found || !ok) return saslFailure("not-authorized");
                           saslSuccess({});
                         });
@@ -733,9 +767,14 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
   scram_.reset();
   saslState_ = SaslState::None;
   std::chrono::milliseconds delay{0};
+  // An exchange that ends here after its reservation (wrong proof, <abort/>, a malformed message) is a
+  // failed attempt for the limits even when the client is not to blame for a wrong password.
+  const bool reserved = loginReserved_;
+  loginReserved_ = false;
+  if (reserved && !countsAsFailure) policy_.loginFailed(saslUser_, true);
   if (countsAsFailure) {
     ++saslFailures_;
-    policy_.loginFailed(saslUser_);
+    policy_.loginFailed(saslUser_, reserved);
     delay = policy_.failureDelay(saslUser_);
     log::info("c2s.auth.failed", "peer={} user={} mechanism={} condition={}", conn_->remoteAddress(),
               saslUser_, saslMechanism_, condition);
@@ -766,6 +805,7 @@ void InboundStream::saslFailure(std::string_view condition, std::string_view tex
 void InboundStream::saslSuccess(std::string_view additional) {
   scram_.reset();
   saslState_ = SaslState::None;
+  loginReserved_ = false;  // settled by policy_.authenticated() below
   user_ = saslUser_;
   authenticated_ = true;
   if (additional.empty())

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,6 +38,9 @@ struct StreamSettings {
   xml::ParserLimits limits;  // after authentication
   std::chrono::seconds preauthTimeout{30};
   int maxSaslAttempts = 3;  // RFC 6120 §6.4.5: then <policy-violation/>
+  // The iteration count of the SCRAM exchange faked for unknown users: the one new credentials get,
+  // so that it does not tell them from real accounts.
+  std::uint32_t fakeScramIterations = 4096;
   // Free the XML parser after every read that ends between stanzas (less memory per connection, a few
   // microseconds more per read), rather than only when the connection has been idle for a while.
   bool releaseParserAfterRead = true;
@@ -48,9 +52,18 @@ class StreamPolicy {
  public:
   virtual ~StreamPolicy() = default;
   virtual bool hostKnown(std::string_view domain) = 0;
-  // Whether this address may try to log in to `user` now (failed-login limits).
+  // Failed-login limits. Asked before any credential of `user` is looked up or checked: whether this
+  // address may try now. True reserves one attempt, which the stream settles exactly once, with
+  // loginFailed(user, true), loginReleased(user) or authenticated(user).
   virtual bool mayAttemptLogin(std::string_view user) = 0;
-  virtual void loginFailed(std::string_view user) = 0;
+  // A failed attempt. `reserved`: it settles the reservation (wrong credentials, or an exchange given
+  // up after the lookup); otherwise it was found before any reservation (an unusable user name).
+  virtual void loginFailed(std::string_view user, bool reserved) = 0;
+  // The reservation ended without a verdict on the credentials (storage error, disabled account).
+  virtual void loginReleased(std::string_view /*user*/) {}
+  // A password or SCRAM proof is about to be checked against the stored credential (or, for an unknown
+  // user, a faked one): one full password verification.
+  virtual void verifyingCredential() {}
   // How long to wait before answering a failure (slows guessing down).
   virtual std::chrono::milliseconds failureDelay(std::string_view user) = 0;
   // Looks up the stored SCRAM credential (asynchronously, on the blocking pool).
@@ -156,6 +169,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   void startPlain(std::string_view initial);
   void saslFailure(std::string_view condition, std::string_view text = {}, bool countsAsFailure = true);
   void saslSuccess(std::string_view additional);
+  void releaseLogin();  // the reservation ends without a verdict (storage error, disabled account)
   std::string_view trimStreamStart(std::string_view bytes);
   void suspendParsing();
   void resumeParsing(bool restart);
@@ -163,6 +177,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   // Closes the connection; the stream ends with this reason even if the connection reports first.
   void closeConnection(std::string reason, bool lost);
   sasl::ChannelBindings channelBindings() const;
+  bool channelBindingAvailable() const;
   bool mechanismOffered(std::string_view mech) const;
   std::vector<std::string> offeredMechanisms() const;
 
@@ -189,6 +204,7 @@ class InboundStream : public net::ConnectionHandler, public xml::StreamParserHan
   std::unique_ptr<sasl::ScramServer> scram_;
   std::string saslUser_;
   int saslFailures_ = 0;
+  bool loginReserved_ = false;  // mayAttemptLogin() said yes and the attempt is not settled yet
 
   bool closeRequested_ = false;
   bool closeLost_ = false;

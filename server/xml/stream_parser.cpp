@@ -9,13 +9,19 @@
 //  - Suspension: expat keeps the rest of the current piece in its own buffer and continues with it on
 //    XML_ResumeParser(); the pieces not yet handed to expat wait in `held`, which starts with a copy
 //    of the rest of the current piece so that takeTail() can return every unparsed byte.
+//  - Hash salts: expat seeds the hash tables of each new parser from the OS (a getrandom() system call,
+//    and a getenv()) unless told one. A connection's parser is rebuilt after every read by default
+//    (hibernate/revive), so each parser gets its salt from a per-process secret instead: one OS draw
+//    per process, and salts an attacker cannot guess.
 //  - Expat is C: no exception may unwind through it. Callbacks catch everything; an exception thrown by
 //    the handler is rethrown from feed()/resume() once expat has returned, our own allocation failures
 //    become a PolicyViolation.
 #include "server/xml/stream_parser.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <optional>
@@ -23,6 +29,7 @@
 
 #include <expat.h>
 
+#include "server/util/crypto.h"
 #include "server/xml/namespaces.h"
 
 namespace parley::xml {
@@ -76,6 +83,23 @@ std::string attrName(std::string_view full) {
   }
   out += local;
   return out;
+}
+
+// A fresh hash salt for each parser: a per-process random key mixed with a counter (splitmix64's
+// finaliser, a bijection, so salts never repeat within a process).
+unsigned long nextHashSalt() {
+  static const std::uint64_t key = [] {
+    std::uint64_t k = 0;
+    const std::string bytes = util::randomBytes(sizeof k);
+    std::memcpy(&k, bytes.data(), sizeof k);
+    return k;
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t z = key + 0x9e3779b97f4a7c15ULL * (counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<unsigned long>(z != 0 ? z : 1);  // 0 would make expat draw one itself
 }
 
 std::size_t countAttrs(const XML_Char** atts) {
@@ -144,6 +168,7 @@ struct XmlStreamParser::Impl {
 
   void install() {
     XML_SetUserData(parser, this);
+    XML_SetHashSalt(parser, nextHashSalt());
     // RFC 6120 §11.1: no DTD, so no parameter entities either.
     XML_SetParamEntityParsing(parser, XML_PARAM_ENTITY_PARSING_NEVER);
 #if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 6)

@@ -54,22 +54,27 @@ StanzaPtr Stanza::withAddresses(const Jid& from, const Jid& to) const {
 }
 
 const std::string& Stanza::serialized() const {
-  std::call_once(serializedOnce_, [this] {
+  return serialized_.get([this] {
     const xml::Element& e = *element_;
-    xml::serializeStartTag(e, serialized_, "jabber:client");
+    std::string out;
+    xml::serializeStartTag(e, out, "jabber:client");
     if (e.nodes().empty()) {
-      serialized_ += "/>";
-      return;
+      out += "/>";
+      return out;
     }
-    std::call_once(content_->once, [&] { xml::serializeContent(e, content_->bytes); });
-    serialized_.reserve(serialized_.size() + content_->bytes.size() + e.name().size() + 4);
-    serialized_ += '>';
-    serialized_ += content_->bytes;
-    serialized_ += "</";
-    serialized_ += e.name();
-    serialized_ += '>';
+    const std::string& content = content_->bytes.get([&] {
+      std::string c;
+      xml::serializeContent(e, c);
+      return c;
+    });
+    out.reserve(out.size() + content.size() + e.name().size() + 4);
+    out += '>';
+    out += content;
+    out += "</";
+    out += e.name();
+    out += '>';
+    return out;
   });
-  return serialized_;
 }
 
 }  // namespace parley::xmpp

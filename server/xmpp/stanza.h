@@ -6,8 +6,8 @@
 // N recipients walks the tree once and writes N start tags.
 #pragma once
 
+#include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +21,30 @@ enum class StanzaKind { Message, Presence, Iq };
 
 class Stanza;
 using StanzaPtr = std::shared_ptr<const Stanza>;
+
+// Bytes computed at most once, on first need, by whichever thread asks first; later readers get the
+// same string without any lock (std::call_once took a slow path on every first call, once per stanza
+// and recipient on the routing path). Two threads asking at the same moment may both compute; one
+// result is kept.
+class LazyBytes {
+ public:
+  LazyBytes() = default;
+  LazyBytes(const LazyBytes&) = delete;
+  LazyBytes& operator=(const LazyBytes&) = delete;
+  ~LazyBytes() { delete value_.load(std::memory_order_relaxed); }
+  template <class Build>
+  const std::string& get(Build&& build) const {
+    if (const std::string* v = value_.load(std::memory_order_acquire)) return *v;
+    auto fresh = std::make_unique<const std::string>(build());
+    const std::string* expected = nullptr;
+    if (value_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+      return *fresh.release();
+    return *expected;
+  }
+
+ private:
+  mutable std::atomic<const std::string*> value_{nullptr};
+};
 
 class Stanza {
  public:
@@ -50,8 +74,7 @@ class Stanza {
 
   // The children serialised once, shared by every readdressed copy (their children are the same).
   struct SharedContent {
-    std::once_flag once;
-    std::string bytes;
+    LazyBytes bytes;
   };
 
   Stanza(StanzaKind kind, xml::ElementPtr element, Jid from, Jid to,
@@ -71,8 +94,7 @@ class Stanza {
   Jid from_;
   Jid to_;
   std::shared_ptr<SharedContent> content_;
-  mutable std::once_flag serializedOnce_;
-  mutable std::string serialized_;
+  mutable LazyBytes serialized_;
 };
 
 std::optional<StanzaKind> stanzaKindOf(std::string_view name);

@@ -13,8 +13,7 @@
 // TEXT column whose collation is missing from its built-in table (46 is in it, 1070 is not).
 // Every statement is idempotent (IF NOT EXISTS, indexes inside CREATE TABLE): MySQL DDL is not
 // transactional, so a migration interrupted halfway is simply run again.
-// Indexes: as on SQLite (InnoDB appends the primary key to every secondary index, so the MAM stamp
-// index also orders by id).
+// Indexes: as on SQLite (InnoDB appends the primary key to every secondary index).
 #include <array>
 
 #include "storage/schema/schema.h"
@@ -311,7 +310,14 @@ ALTER TABLE muc_rooms ADD COLUMN IF NOT EXISTS archiving TINYINT NOT NULL DEFAUL
 ALTER TABLE muc_rooms ADD COLUMN IF NOT EXISTS avatar_hash VARCHAR(1023) NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<Migration, 8> kMigrations = {{
+// As SQLite's version 9: archive time filters are id ranges, the stamp indexes go (IF EXISTS keeps the
+// step idempotent, like every statement here).
+constexpr std::string_view kVersion9 = R"sql(
+DROP INDEX IF EXISTS mam_messages_stamp ON mam_messages;
+DROP INDEX IF EXISTS muc_archive_stamp ON muc_archive;
+)sql";
+
+constexpr std::array<Migration, 9> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
     {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
     {3, "multi-user chat rooms and affiliations (XEP-0045)", kVersion3},
@@ -320,6 +326,7 @@ constexpr std::array<Migration, 8> kMigrations = {{
     {6, "HTTP file upload (XEP-0363)", kVersion6},
     {7, "push notifications (XEP-0357) and the push app server", kVersion7},
     {8, "multi-user chat archive and room data (XEP-0045, XEP-0313)", kVersion8},
+    {9, "archives: no stamp indexes (time filters are id ranges)", kVersion9},
 }};
 
 }  // namespace

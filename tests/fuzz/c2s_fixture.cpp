@@ -151,7 +151,7 @@ struct C2sFixture::Impl : stream::StreamPolicy, std::enable_shared_from_this<C2s
 
   bool hostKnown(std::string_view domain) override { return domain == "localhost"; }
   bool mayAttemptLogin(std::string_view user) override { return user != "locked"; }
-  void loginFailed(std::string_view) override {}
+  void loginFailed(std::string_view, bool) override {}
   std::chrono::milliseconds failureDelay(std::string_view) override { return std::chrono::milliseconds(0); }
   void lookupCredential(
       std::string_view user, util::HashAlg alg,

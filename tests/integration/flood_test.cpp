@@ -309,7 +309,7 @@ TEST(FloodTest, ReaderThatStopsIsDisconnectedAndWhatItDidNotAcknowledgeGoesOffli
   server.addUsers({"alice", "bob"}, "secret");
   server.start();
   // Bob enables resumable stream management, becomes available, then never reads again.
-  RawClient bob(server.c2sPort(), false, kSmallReceiveBuffer);
+  RawClient bob(server.c2sPort(), false, {}, kSmallReceiveBuffer);
   ASSERT_TRUE(bob.login("bob", "secret"));
   bob.consume();
   bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
@@ -370,7 +370,7 @@ TEST(FloodTest, ReaderWithoutStreamManagementGetsWhatNeverReachedItsSocketFromOf
   TestServer server(slowReaderOptions());
   server.addUsers({"alice", "bob"}, "secret");
   server.start();
-  RawClient bob(server.c2sPort(), false, kSmallReceiveBuffer);
+  RawClient bob(server.c2sPort(), false, {}, kSmallReceiveBuffer);
   ASSERT_TRUE(bob.login("bob", "secret"));
   bob.send("<presence/>");
   ASSERT_TRUE(bob.waitFor("<presence"));

@@ -33,10 +33,6 @@ struct Page {
   long count = -1;
 };
 
-std::string field(const std::string& var, const std::string& value) {
-  return "<field var='" + var + "'><value>" + value + "</value></field>";
-}
-
 std::string form(const std::string& fields) {
   return "<x xmlns='jabber:x:data' type='submit'>" + field("FORM_TYPE", kMam) + fields + "</x>";
 }

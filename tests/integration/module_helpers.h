@@ -38,6 +38,11 @@ inline bool serverHasFeature(XmppClient& c, const std::string& var) {
   return false;
 }
 
+// A data form field with one value (XEP-0004).
+inline std::string field(const std::string& var, const std::string& value) {
+  return "<field var='" + var + "'><value>" + value + "</value></field>";
+}
+
 class ModuleTest : public ::testing::Test {
  protected:
   explicit ModuleTest(std::string extraConfig = {}) : server(options(std::move(extraConfig))) {}

@@ -74,10 +74,6 @@ inline Is subjectMessage(const std::string& room) {
   return is;
 }
 
-inline std::string field(const std::string& var, const std::string& value) {
-  return "<field var='" + var + "'><value>" + value + "</value></field>";
-}
-
 class MucTestBase : public ModuleTest {
  protected:
   explicit MucTestBase(std::string extraConfig = {}) : ModuleTest(std::move(extraConfig)) {}

@@ -171,10 +171,6 @@ class FakePushServer {
   std::vector<json> requests_;
 };
 
-std::string field(const std::string& var, const std::string& value) {
-  return "<field var='" + var + "'><value>" + value + "</value></field>";
-}
-
 // JWT header and claims (not verified here: the fake server verified the signature, status 200 says so).
 json jwtPart(const std::string& token, int part) {
   std::size_t a = token.find('.'), b = token.find('.', a + 1);

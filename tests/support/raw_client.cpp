@@ -32,18 +32,38 @@ std::string elementText(std::string_view xml, std::string_view name) {
   return {};
 }
 
-RawClient::RawClient(std::uint16_t port, bool directTls, int receiveBuffer) {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  if (receiveBuffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+int connectTcp(std::uint16_t port, const std::string& sourceAddress, int receiveBuffer) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (receiveBuffer > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+  if (!sourceAddress.empty()) {
+    // The port is chosen at connect() time, per destination: thousands of connections from one source
+    // address do not run out of ports the way bind()ing port 0 would.
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (inet_pton(AF_INET, sourceAddress.c_str(), &src.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd_);
-    fd_ = -1;
-    return;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
   }
+  return fd;
+}
+
+RawClient::RawClient(std::uint16_t port, bool directTls, const std::string& sourceAddress,
+                     int receiveBuffer) {
+  fd_ = connectTcp(port, sourceAddress, receiveBuffer);
+  if (fd_ < 0) return;
   signal(SIGPIPE, SIG_IGN);    // SSL_write to a socket the server closed must not kill the test
   timeval sendTimeout{10, 0};  // a server that stops reading must not hang the test
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);

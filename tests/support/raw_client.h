@@ -19,11 +19,17 @@ namespace parley::test {
 // sanitizers warns inside it). Empty if absent.
 std::string elementText(std::string_view xml, std::string_view name);
 
+// A blocking TCP connection to 127.0.0.1:port, from `sourceAddress` when given (any 127.0.0.0/8 address
+// works on Linux: tests use several to act as many clients). `receiveBuffer` > 0 sets SO_RCVBUF before
+// connecting (a small one makes a client that stops reading back up the server quickly). The
+// descriptor, or -1.
+int connectTcp(std::uint16_t port, const std::string& sourceAddress = {}, int receiveBuffer = 0);
+
 class RawClient {
  public:
-  // `receiveBuffer` > 0 sets SO_RCVBUF before connecting (a small one makes a client that stops reading
-  // back up the server quickly).
-  explicit RawClient(std::uint16_t port, bool directTls = false, int receiveBuffer = 0);
+  // `sourceAddress`, `receiveBuffer`: see connectTcp().
+  explicit RawClient(std::uint16_t port, bool directTls = false, const std::string& sourceAddress = {},
+                     int receiveBuffer = 0);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;

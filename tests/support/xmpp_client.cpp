@@ -286,6 +286,25 @@ xml::ElementPtr XmppClient::expect(const Match& match, std::chrono::milliseconds
   }
 }
 
+std::pair<int, xml::ElementPtr> XmppClient::expectAny(const std::vector<std::pair<XmppClient*, Match>>& waits,
+                                                      std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    for (std::size_t i = 0; i < waits.size(); ++i) {
+      auto& inbox = waits[i].first->inbox_;
+      for (auto it = inbox.begin(); it != inbox.end(); ++it) {
+        if (waits[i].second(**it)) {
+          auto e = *it;
+          inbox.erase(it);
+          return {static_cast<int>(i), e};
+        }
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return {-1, nullptr};
+    for (const auto& [client, match] : waits) xmpp_run_once(client->ctx_, 1);
+  }
+}
+
 bool XmppClient::expectNothing(const Match& match, std::chrono::milliseconds window) {
   return expect(match, window) == nullptr;
 }

@@ -13,6 +13,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "server/xml/element.h"
 
@@ -93,6 +95,11 @@ class XmppClient {
   // Waits until the server closes the stream; true if it did within the timeout.
   bool waitDisconnected(std::chrono::milliseconds timeout = 5s);
   std::deque<xml::ElementPtr>& inbox() { return inbox_; }
+  // Waits until one of several clients receives a stanza its matcher accepts (e.g. "the recipient gets
+  // it, or the sender gets an error"), running every client's event loop in turn. Returns the index of
+  // that client and the stanza, removed from its inbox; {-1, nullptr} on timeout.
+  static std::pair<int, xml::ElementPtr> expectAny(const std::vector<std::pair<XmppClient*, Match>>& waits,
+                                                   std::chrono::milliseconds timeout = 5s);
 
   // libstrophe callbacks.
   void onStanza(const std::string& xml);

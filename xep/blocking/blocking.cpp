@@ -27,6 +27,7 @@
 #include "server/presence/presence_service.h"
 #include "server/xml/namespaces.h"
 #include "storage/user_data_store.h"
+#include "xep/blocking/block_list_store.h"
 
 namespace parley::xep::blocking {
 
@@ -36,17 +37,10 @@ using xmpp::Jid;
 using xmpp::StanzaError;
 using xmpp::StanzaPtr;
 
-constexpr std::string_view kStore = "blocklist";
+constexpr std::string_view kStore = kBlockListStore;
 const std::string kNs(xml::ns::kBlocking);
 
-using BlockList = std::set<std::string>;  // normalised JIDs
 using BlockListPtr = std::shared_ptr<const BlockList>;
-
-// §4 (the XEP-0016 §2.1 rules): an item matches the full JID, the bare JID (any resource), the domain
-// with that resource, or the whole domain.
-bool matches(const BlockList& list, const Jid& jid) {
-  return list.count(jid.str()) || list.count(jid.bareStr()) || list.count(jid.domain());
-}
 
 // The error this module sends to the user itself (addressed from the blocked JID) must not be filtered
 // by the user's own block list on the way out. Such replies are delivered synchronously on the
@@ -128,12 +122,7 @@ class BlockingModule final : public module::Module {
     if (auto it = accounts_.find(bare); it != accounts_.end()) it->second.list = std::move(ptr);
   }
 
-  BlockList load(const Jid& user) {
-    BlockList list;
-    for (auto& [jid, value] : storage::UserDataStore(server_->db()).list(user.domain(), user.local(), kStore))
-      list.insert(jid);
-    return list;
-  }
+  BlockList load(const Jid& user) { return BlockListStore(server_->db()).load(user); }
 
   void bound(session::Session& session) {
     const auto user = session.jid().bare();

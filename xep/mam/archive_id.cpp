@@ -79,12 +79,13 @@ void ArchiveClock::raiseFloor(std::int64_t floor) {
 }
 
 std::int64_t ArchiveClock::next(std::int64_t& stamp) {
-  stamp = unixMicros();
+  const std::int64_t now = unixMicros();
   std::int64_t cur = last_.load();
   std::int64_t id = 0;
   do {
-    id = cur >= stamp ? cur + 1 : stamp;
+    id = cur >= now ? cur + 1 : now;
   } while (!last_.compare_exchange_weak(cur, id));
+  stamp = id;
   return id;
 }
 

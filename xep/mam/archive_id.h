@@ -35,7 +35,10 @@ class ArchiveClock {
  public:
   // Ids handed out start above `floor` (the largest id already stored).
   void raiseFloor(std::int64_t floor);
-  // Returns the new id and stores in `stamp` the time it stands for (unix microseconds, <= id).
+  // Returns the new id and stores in `stamp` the time it stands for: the id itself, unix microseconds.
+  // Ids are max(previous + 1, now), so in a burst of more than one message per microsecond, or after
+  // the system clock stepped back, stamps run a little ahead of the clock, never out of order; the
+  // archive then needs no index on stamps ('start'/'end' are id ranges).
   std::int64_t next(std::int64_t& stamp);
 
  private:

@@ -3,8 +3,9 @@
 //
 // Rows are identified by a 64-bit archive id chosen by the caller (increasing, never reused, unique
 // across all archives: the mam module derives it from a microsecond clock). Ids order an archive
-// (XEP-0313 §3.2 "chronological order"); stamps only serve the 'start'/'end' filters. Every query is an
-// index range on (domain, username[, with_jid], id), so a page costs the same on an archive of millions.
+// (XEP-0313 §3.2 "chronological order"). A row's stamp is the time its id stands for (equal to the id
+// for rows the clock stamps), so the 'start'/'end' filters are id bounds too. Every query is an index
+// range on (domain, username[, with_jid], id), so a page costs the same on an archive of millions.
 #pragma once
 
 #include <cstdint>

@@ -13,12 +13,20 @@
 //   to be by that account that the server did not issue (XEP-0359 §7). A message that already carries
 //   our stanza-id for the account (re-routed by stream management after its session ended) is neither
 //   archived nor stamped again.
-// - Writes never block a network thread. Archives are spread over as many shards as the blocking pool
-//   has threads; each shard has a pending list and at most one drain job queued on the pool under the
-//   shard's key. The id is taken under the shard's lock, so a shard's list is in id order, and a drain
-//   writes everything pending in one transaction (group commit, across users). A query runs under the
-//   same key, so it sees every message archived before it was asked. The drain job is queued from the
-//   hook itself, so Server::afterQueuedWork (XEP-0198 acks) covers the write.
+// - Writes never block a network thread. Archives are spread over shards (one on SQLite, which has a
+//   single writer anyway: parallel writers would only wait on its lock and invalidate each other's page
+//   cache; as many as the blocking pool has threads on MySQL); each shard has a pending list and at most
+//   one drain job queued on the pool under the shard's key. The id is taken under the shard's lock, so a
+//   shard's list is in id order, and a drain writes everything pending in one transaction (group
+//   commit, across users). A query runs under the same key, so it sees every message archived before it
+//   was asked. The drain job is queued from the hook itself, so Server::afterQueuedWork (XEP-0198 acks)
+//   covers the write.
+// - Group commit under load: a transaction's cost is mostly fixed (the commit, and the index pages it
+//   dirties, which many rows share), so one row per transaction is the most expensive way to write.
+//   When drains follow each other closely (the last one ended less than kBusyGap ago), a drain first
+//   waits up to kLinger for kBatchRows rows to gather. A message is delivered before it is written, so
+//   only XEP-0198 acks and archive queries (behind the drain on the same worker) wait that long; a quiet
+//   server writes each message at once.
 // - Preferences of the accounts that set any are kept in memory (loaded at start, written through), so
 //   the decision is made on the network thread; 'roster' uses the cached roster of an online account,
 //   and for an offline account the drain job checks the stored roster.
@@ -27,6 +35,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
 #include <type_traits>
@@ -135,11 +144,24 @@ struct Pending {
   bool rosterCheck = false;  // default 'roster' for an account that was offline: check the stored roster
 };
 
+// Group-commit tuning (see DESIGN).
+constexpr auto kBusyGap = std::chrono::milliseconds(5);
+constexpr auto kLinger = std::chrono::milliseconds(10);
+constexpr std::size_t kBatchRows = 512;
+
 class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
  public:
   ArchiveWriter(core::Server& server, ArchiveClock& clock, std::size_t shards)
       : server_(server), clock_(clock), shards_(std::max<std::size_t>(shards, 1)) {
     for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i].key = "mam-archive-" + std::to_string(i);
+  }
+  // No more lingering: shutdown writes what is pending at once.
+  void stop() {
+    stopping_ = true;
+    for (auto& s : shards_) {
+      std::lock_guard lock(s.mu);
+      s.more.notify_all();
+    }
   }
 
   // The pool key under which `bare`'s archive is written and queried.
@@ -154,6 +176,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
     row.id = clock_.next(row.stamp);
     StanzaPtr stanza = stamp(row.id);
     s.pending.push_back(Pending{std::move(row), std::move(stanza), rosterCheck});
+    if (s.lingering && s.pending.size() >= kBatchRows) s.more.notify_one();
     if (!s.scheduled) {
       // Queued right here (not after another hop), so an XEP-0198 ack that waits for the pool covers it.
       s.scheduled = server_.pool().submit(s.key, [self = shared_from_this(), &s] { self->drain(s); });
@@ -167,8 +190,11 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
  private:
   struct Shard {
     std::mutex mu;
+    std::condition_variable more;  // a lingering drain waits here for kBatchRows
     std::vector<Pending> pending;
     bool scheduled = false;
+    bool lingering = false;
+    std::chrono::steady_clock::time_point lastDrainEnd;  // pool thread of the shard's key only
     std::string key;
   };
 
@@ -180,10 +206,21 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
   void drain(Shard& s) {
     std::vector<Pending> batch;
     {
-      std::lock_guard lock(s.mu);
+      std::unique_lock lock(s.mu);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - s.lastDrainEnd < kBusyGap && s.pending.size() < kBatchRows && !stopping_) {
+        s.lingering = true;
+        s.more.wait_until(lock, now + kLinger,
+                          [&] { return s.pending.size() >= kBatchRows || stopping_.load(); });
+        s.lingering = false;
+      }
       batch.swap(s.pending);
       s.scheduled = false;
     }
+    struct StampEnd {
+      Shard& s;
+      ~StampEnd() { s.lastDrainEnd = std::chrono::steady_clock::now(); }
+    } stampEnd{s};
     if (batch.empty()) return;
     std::vector<ArchiveRow> rows;
     rows.reserve(batch.size());
@@ -197,6 +234,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
         rows.push_back(std::move(p.row));
       }
       ArchiveStore(server_.db()).append(rows);
+      log::debug("mam.write", "rows={}", rows.size());
     } catch (const std::exception& e) {
       log::error("mam.write.failed", "messages={} error=\"{}\"", batch.size(), e.what());
     }
@@ -205,6 +243,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
   core::Server& server_;
   ArchiveClock& clock_;
   std::vector<Shard> shards_;
+  std::atomic<bool> stopping_{false};
 };
 
 // --- Retention ------------------------------------------------------------------------------------
@@ -303,6 +342,10 @@ class MamModule final : public module::Module {
       section.fail("rsm_count", "expected \"always\", \"first_page\" or \"never\"");
   }
 
+  void stop() override {
+    if (writer_) writer_->stop();
+  }
+
   void start(module::ModuleContext& ctx) override {
     server_ = &ctx.server();
     auto& server = *server_;
@@ -314,7 +357,8 @@ class MamModule final : public module::Module {
       clock_.raiseFloor(store.maxId());
       for (auto& u : store.allPrefs()) prefs_.set(u.user + "@" + u.domain, std::move(u.prefs));
     }
-    writer_ = std::make_shared<ArchiveWriter>(server, clock_, server.pool().size());
+    const std::size_t shards = server.db().engine() == storage::Engine::Sqlite ? 1 : server.pool().size();
+    writer_ = std::make_shared<ArchiveWriter>(server, clock_, shards);
     ctx.keep(writer_);
 
     for (std::string_view f : {kMam, kExtended, kSid})

@@ -737,8 +737,11 @@ void Room::invite(const StanzaPtr& s, const xml::Element& x) {
       error(s, StanzaError::JidMalformed, "invalid invitee");
       return;
     }
-    // §9.? in a members-only room an invitation by an admin makes the invitee a member.
-    if (config_.membersOnly && aff >= Affiliation::Admin && affiliationOf(to->bare()) == Affiliation::None) {
+    // §7.8.2: in a members-only room an invitation by an admin may make the invitee a member; §9.5: when
+    // the room lets members invite, "any invitation sent SHOULD automatically trigger the addition of the
+    // invitee to the member list" (otherwise the invitee could not enter).
+    if (config_.membersOnly && (aff >= Affiliation::Admin || config_.allowInvites) &&
+        affiliationOf(to->bare()) == Affiliation::None) {
       setAffiliation(to->bare(), Affiliation::Member);
       if (config_.persistent) host_.persist(*this);
     }
@@ -945,10 +948,25 @@ void Room::adminGet(const StanzaPtr& s, const xml::Element& query) {
       error(s, StanzaError::BadRequest, "unknown affiliation");
       return;
     }
-    // Members may read the member list of a members-only room (§9.5 lets services allow it).
-    const bool allowed =
-        reqAff >= Affiliation::Admin ||
-        (*aff == Affiliation::Member && config_.membersOnly && reqAff == Affiliation::Member);
+    bool allowed = false;
+    switch (*aff) {
+      case Affiliation::Owner:
+      case Affiliation::Admin:
+        // §10.5, §10.8: the owner and admin lists are for owners (MUST in semi-anonymous rooms; Parley
+        // keeps them to owners in every room).
+        allowed = reqAff == Affiliation::Owner;
+        break;
+      case Affiliation::Member:
+        // §9.5 and §5.2.1 (note ***): admins and owners; members too, but only in a non-anonymous room
+        // (the list holds real JIDs a semi-anonymous room hides).
+        allowed =
+            reqAff >= Affiliation::Admin || (reqAff == Affiliation::Member && config_.whois == Whois::Anyone);
+        break;
+      case Affiliation::Outcast:
+      case Affiliation::None:
+        allowed = reqAff >= Affiliation::Admin;  // §9.2
+        break;
+    }
     if (!allowed) {
       error(s, StanzaError::Forbidden);
       return;
@@ -968,17 +986,22 @@ void Room::adminGet(const StanzaPtr& s, const xml::Element& query) {
     error(s, StanzaError::BadRequest, "an item needs a valid affiliation or role");
     return;
   }
-  if (!requester || requester->role != Role::Moderator) {
+  // §9.8: the moderator list is for admins and owners (in the room or not); §8.5: the voice (and
+  // visitor) lists for moderators.
+  const bool allowed = *role == Role::Moderator ? reqAff >= Affiliation::Admin
+                                                : requester && requester->role == Role::Moderator;
+  if (!allowed) {
     error(s, StanzaError::Forbidden);
     return;
   }
+  const bool showJids = requester ? seesJids(*requester) : true;  // admins and owners see real JIDs
   for (const auto& [n, o] : occupants_) {
     if (o.role != *role) continue;
     auto i = xml::make("item", std::string(kMucAdmin));
     i->setAttr("affiliation", affiliationName(affiliationOf(o.bare)));
     i->setAttr("role", roleName(o.role));
     i->setAttr("nick", n);
-    if (seesJids(*requester) && !o.devices.empty()) i->setAttr("jid", o.devices.front().str());
+    if (showJids && !o.devices.empty()) i->setAttr("jid", o.devices.front().str());
     q->addChild(i);
   }
   result(s, q);
@@ -1022,23 +1045,43 @@ void Room::adminSet(const StanzaPtr& s, const xml::Element& query) {
         return;
       }
       const Affiliation targetAff = affiliationOf(target->bare);
-      if (*role == Role::Moderator || target->role == Role::Moderator) {
-        // §9.6/§9.7: granting or revoking moderator is for admins and owners; an admin's or owner's
-        // moderator role comes with the affiliation and cannot be taken away.
+      // Granting or taking away moderator status (also by kicking or silencing a moderator).
+      const bool moderatorChange = *role == Role::Moderator || target->role == Role::Moderator;
+      if (*role == Role::None) {
+        // §8.2: "A user cannot be kicked by a moderator with a lower affiliation" (so owners kick admins
+        // and owners, admins kick admins); §5.1.3: a moderator is kicked only by an admin or owner.
+        if (targetAff > reqAff) {
+          error(s, StanzaError::NotAllowed, "that occupant's affiliation is above yours");
+          return;
+        }
+        if (moderatorChange && reqAff < Affiliation::Admin) {
+          error(s, StanzaError::Forbidden, "only admins and owners remove a moderator");
+          return;
+        }
+      } else if (*role == Role::Visitor) {
+        // §8.4: nobody removes the voice of an admin or owner; §8.5: nor of anyone with a higher
+        // affiliation than the moderator. §9.7: silencing a moderator takes its moderator status.
+        if (targetAff >= Affiliation::Admin || targetAff > reqAff) {
+          error(s, StanzaError::NotAllowed, "you may not revoke that occupant's voice");
+          return;
+        }
+        if (moderatorChange && reqAff < Affiliation::Admin) {
+          error(s, StanzaError::Forbidden, "only admins and owners revoke moderator status");
+          return;
+        }
+      } else if (moderatorChange) {
+        // §9.6/§9.7: granting or revoking moderator status is for admins and owners (§9: forbidden).
         if (reqAff < Affiliation::Admin) {
-          error(s, StanzaError::Forbidden);
+          error(s, StanzaError::Forbidden, "only admins and owners grant or revoke moderator status");
+          return;
+        }
+        // §9.7, §9.8: "moderator status cannot be revoked from a room owner or room admin".
+        if (*role != Role::Moderator && targetAff >= Affiliation::Admin) {
+          error(s, StanzaError::NotAllowed, "an admin's or owner's moderator status cannot be revoked");
           return;
         }
       }
-      // §8.2, §8.4: nobody kicks or silences an admin or owner (or anyone above the moderator).
-      if (*role != Role::Moderator && targetAff >= Affiliation::Admin) {
-        error(s, StanzaError::NotAllowed, "that occupant is an admin or owner");
-        return;
-      }
-      if (targetAff > reqAff) {
-        error(s, StanzaError::NotAllowed);
-        return;
-      }
+      // §8.3: any moderator grants voice to a visitor, whatever the visitor's affiliation.
       c.isRole = true;
       c.nick = target->nick;
       c.role = *role;
@@ -1064,18 +1107,30 @@ void Room::adminSet(const StanzaPtr& s, const xml::Element& query) {
       const Jid bare = target->bare();
       const Affiliation current = affiliationOf(bare);
       if (reqAff < Affiliation::Admin) {
-        error(s, StanzaError::Forbidden);  // §9.1
+        error(s, StanzaError::Forbidden);  // §9 and §10: admins and owners only
         return;
       }
-      // §10.3–§10.7: only owners grant or revoke owner and admin status. §9.1: an admin cannot ban or
-      // demote an admin or owner.
-      if (reqAff != Affiliation::Owner && *aff >= Affiliation::Admin) {
-        error(s, StanzaError::Forbidden, "only owners grant admin or owner status");
+      // §9.1: "If an admin or owner attempts to ban himself, the service MUST deny the request and return
+      // a <conflict/> error".
+      if (*aff == Affiliation::Outcast && bare == s->from().bare()) {
+        error(s, StanzaError::Conflict, "you cannot ban yourself");
         return;
       }
-      if (reqAff != Affiliation::Owner && current >= Affiliation::Admin) {
-        error(s, StanzaError::NotAllowed, "that user is an admin or owner");
-        return;
+      if (reqAff != Affiliation::Owner) {
+        // §10.3, §10.6: only owners grant admin or owner status.
+        if (*aff >= Affiliation::Admin) {
+          error(s, StanzaError::Forbidden, "only owners grant admin or owner status");
+          return;
+        }
+        if (current >= Affiliation::Admin) {
+          // §9.1/§9.2: an admin cannot ban an admin or owner (<not-allowed/>); §10.4, §10.7: revoking
+          // admin or owner status is for owners (<forbidden/>).
+          if (*aff == Affiliation::Outcast)
+            error(s, StanzaError::NotAllowed, "an admin cannot ban an admin or owner");
+          else
+            error(s, StanzaError::Forbidden, "only owners revoke admin or owner status");
+          return;
+        }
       }
       c.bare = bare;
       c.aff = *aff;
@@ -1085,7 +1140,7 @@ void Room::adminSet(const StanzaPtr& s, const xml::Element& query) {
     }
     changes.push_back(std::move(c));
   }
-  // §10.9: a room is never left without an owner.
+  // §10.4, §10.5: a room is never left without an owner (<conflict/>).
   {
     auto after = affiliations_;
     for (const auto& c : changes) {

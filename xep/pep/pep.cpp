@@ -48,6 +48,7 @@
 #include "server/xml/writer.h"
 #include "storage/roster_store.h"
 #include "storage/user_data_store.h"
+#include "xep/blocking/block_list_store.h"
 #include "xep/pep/caps.h"
 #include "xep/pep/conversions.h"
 #include "xep/pep/node_config.h"
@@ -136,10 +137,13 @@ Failure accessFailure(const NodeConfig& cfg) {
   }
 }
 
-// Contacts that may receive notifications of a node (XEP-0163 §4.3.1: they share presence with the
-// owner and the access model lets them in). Open counts presence sharers only: PEP subscriptions are
-// implicit, from presence.
-std::vector<std::string> eligibleContacts(const NodeConfig& cfg, const std::vector<storage::RosterItem>& roster) {
+// Contacts that may receive notifications of a node (XEP-0163 §4: they share presence with the owner
+// and the access model lets them in). Open counts presence sharers only: PEP subscriptions are
+// implicit, from presence. XEP-0163 §4.3.3: never a contact the owner blocked (XEP-0191); a block of
+// one resource is checked when sending (notify()).
+std::vector<std::string> eligibleContacts(const NodeConfig& cfg,
+                                          const std::vector<storage::RosterItem>& roster,
+                                          const blocking::BlockList& blocked) {
   std::vector<std::string> out;
   if (cfg.access == AccessModel::Whitelist) return out;
   for (const auto& item : roster) {
@@ -147,6 +151,8 @@ std::vector<std::string> eligibleContacts(const NodeConfig& cfg, const std::vect
         item.subscription == storage::Subscription::From || item.subscription == storage::Subscription::Both;
     if (!sharesPresence) continue;
     if (cfg.access == AccessModel::Roster && !(item.visible && inAllowedGroup(cfg, item))) continue;
+    if (!blocked.empty())
+      if (auto j = Jid::parse(item.contact); !j || blocking::matches(blocked, *j)) continue;
     out.push_back(item.contact);
   }
   return out;
@@ -242,6 +248,7 @@ struct Outcome {
   NodeConfig config;
   std::vector<xml::ElementPtr> events;  // children of <event/> to send, in order
   std::vector<std::string> recipients;  // contacts (bare) besides the owner
+  blocking::BlockList blocked;          // the owner's block list when recipients were chosen (§4.3.3)
   std::string node;
   std::string itemId;
   std::optional<std::string> avatarHash;  // set when the account's avatar changed ("" = none)
@@ -438,7 +445,7 @@ class PepModule final : public module::Module {
       auto cfg = ensureNode(store, owner, node, form.get(), out);
       if (!cfg) return out;
       publishInJob(store, owner, node, *cfg, stored, out);
-      out.recipients = eligibleContacts(*cfg, roster ? rosterItems(roster) : loadRoster(owner));
+      setRecipients(out, owner, *cfg, roster ? rosterItems(roster) : loadRoster(owner));
       return out;
     },
            [this, owner](const router::IqRequest& r, Outcome& out) {
@@ -551,7 +558,7 @@ class PepModule final : public module::Module {
         out.events.push_back(items);
       }
       if (node == kBookmarksNs) bookmarksToPrivate(store, owner);
-      out.recipients = eligibleContacts(out.config, roster ? rosterItems(roster) : loadRoster(owner));
+      setRecipients(out, owner, out.config, roster ? rosterItems(roster) : loadRoster(owner));
       return out;
     },
            [this, owner](const router::IqRequest& r, Outcome& out) {
@@ -657,7 +664,7 @@ class PepModule final : public module::Module {
         avatarVcardPhoto(owner, std::nullopt);
         out.avatarHash = "";
       }
-      out.recipients = eligibleContacts(out.config, roster ? rosterItems(roster) : loadRoster(owner));
+      setRecipients(out, owner, out.config, roster ? rosterItems(roster) : loadRoster(owner));
       return out;
     },
            [this, owner](const router::IqRequest& r, Outcome& out) {
@@ -688,8 +695,9 @@ class PepModule final : public module::Module {
       if (!i->attr("id").empty()) ids.emplace_back(i->attr("id"));
     const Jid owner = req.target.bare();
     const std::string requester = req.stanza->from().bareStr();
+    const std::string requesterFull = req.stanza->from().str();
     const bool self = req.fromSelf();
-    runJob(req, owner, [this, owner, node, ids, maxItems, requester, self] {
+    runJob(req, owner, [this, owner, node, ids, maxItems, requester, requesterFull, self] {
       Outcome out;
       auto& db = server_->db();
       PepStore store(db);
@@ -699,6 +707,15 @@ class PepModule final : public module::Module {
         return out;
       }
       auto cfg = parseConfig(*text, settings_.limits);
+      // XEP-0191 §3.3: an IQ from a JID the owner blocked gets <service-unavailable/> (the blocking
+      // module answers it first while the owner is online; this holds when the owner is offline too).
+      if (!self) {
+        if (auto from = Jid::parse(requesterFull);
+            from && blocking::matches(blocking::BlockListStore(db).load(owner), *from)) {
+          out.failure = failure(StanzaError::ServiceUnavailable);
+          return out;
+        }
+      }
       if (!self && cfg.access != AccessModel::Open) {
         auto item = storage::RosterStore(db).get(owner.domain(), owner.local(), requester);
         if (!mayAccess(cfg, item ? &*item : nullptr)) {
@@ -748,21 +765,31 @@ class PepModule final : public module::Module {
     return storage::RosterStore(server_->db()).load(owner.domain(), owner.local());
   }
 
+  // The contacts a change of `owner`'s node is sent to, with the owner's block list kept in `out` for
+  // the check per resource when sending (XEP-0163 §4.3.3). Blocking.
+  void setRecipients(Outcome& out, const Jid& owner, const NodeConfig& cfg,
+                     const std::vector<storage::RosterItem>& roster) {
+    out.blocked = blocking::BlockListStore(server_->db()).load(owner);
+    out.recipients = eligibleContacts(cfg, roster, out.blocked);
+  }
+
   // On a network thread: events to the owner's and the eligible contacts' interested resources, then
   // the avatar hash in presence if it changed.
   void deliverOutcome(const Jid& owner, const Outcome& out) {
     if (!out.itemId.empty()) published_->inc();
-    for (const auto& ev : out.events) notify(owner, out.node, ev, out.recipients);
+    for (const auto& ev : out.events) notify(owner, out.node, ev, out.recipients, out.blocked);
     if (out.avatarHash) setAvatarHash(owner, *out.avatarHash, true);
   }
 
   void notify(const Jid& owner, const std::string& node, const xml::ElementPtr& event,
-              const std::vector<std::string>& contacts) {
+              const std::vector<std::string>& contacts, const blocking::BlockList& blocked) {
     auto message = eventMessage(owner, event);
     std::size_t sent = 0;
     auto sendTo = [&](const Jid& bare) {
       for (const auto& r : server_->sessions().resources(bare)) {
         if (!r.available || !r.session) continue;
+        // XEP-0163 §4.3.3: not to a resource the owner blocked (never the owner's own, XEP-0191 §5).
+        if (bare != owner && !blocked.empty() && blocking::matches(blocked, r.session->jid())) continue;
         auto caps = capsFor(r.presence.get(), r.session->jid());
         if (!caps || !caps->notify.contains(node)) continue;
         r.session->deliver(message->withAddresses(owner, r.session->jid()));
@@ -882,7 +909,8 @@ class PepModule final : public module::Module {
   // its contacts'), to that resource only.
   void sendLastItems(const session::SessionPtr& session, const CapsPtr& caps) {
     if (!caps || caps->notify.empty()) return;
-    const Jid subscriber = session->jid().bare();
+    const Jid device = session->jid();
+    const Jid subscriber = device.bare();
     std::vector<std::string> owners{subscriber.bareStr()};
     auto roster = server_->sessions().roster(subscriber);
     const auto& domains = server_->router().localDomains();
@@ -890,7 +918,7 @@ class PepModule final : public module::Module {
     std::weak_ptr<session::Session> weak = session;
     runtime::offload(
         server_->pool(), runtime::Executor::current(), subscriber.bareStr(),
-        [this, subscriber, owners, roster, local, caps]() mutable {
+        [this, device, subscriber, owners, roster, local, caps]() mutable {
           auto& db = server_->db();
           auto items = roster ? rosterItems(roster) : storage::RosterStore(db).load(subscriber.domain(), subscriber.local());
           // The contacts whose presence the subscriber sees (subscription to or both).
@@ -903,6 +931,9 @@ class PepModule final : public module::Module {
             auto owner = Jid::parse(o);
             if (!owner) continue;
             std::optional<std::optional<storage::RosterItem>> theirItem;  // the owner's item for us
+            if (*owner != subscriber &&
+                blocking::matches(blocking::BlockListStore(db).load(*owner), device))
+              continue;  // XEP-0163 §4.3.3: the owner blocked this subscriber
             for (const auto& n : store.nodes(owner->domain(), owner->local())) {
               if (!caps->notify.contains(n.node)) continue;
               auto cfg = parseConfig(n.config, settings_.limits);
@@ -1145,7 +1176,7 @@ class PepModule final : public module::Module {
             if (cfg->persistItems) store.publish(owner.domain(), owner.local(), n, item, cfg->maxItems);
             if (cfg->deliverNotifications)
               out.events.push_back(itemsEvent(n, itemElement(kEvent, item, cfg->deliverPayloads)));
-            out.recipients = eligibleContacts(*cfg, contacts);
+            setRecipients(out, owner, *cfg, contacts);
             outs.push_back(std::move(out));
           };
           if (photo) {
@@ -1234,7 +1265,7 @@ class PepModule final : public module::Module {
             ++changes;
           }
           if (items->childCount() > 0 && cfg->notifyRetract) out.events.push_back(items);
-          out.recipients = eligibleContacts(*cfg, loadRoster(owner));
+          setRecipients(out, owner, *cfg, loadRoster(owner));
           log::debug("pep.bookmarks.from_private", "user={} changes={}", owner.bareStr(), changes);
           return out;
         },
