@@ -736,7 +736,7 @@ void C2sSession::finish(std::string_view reason) {
   } else if (!jid().empty() && binding_) {
     server_.sessions().unbind(*this);
   }
-  settleUnsent();  // written before anything in pending_ arrived
+  settleUnsent();                                               // written before anything in pending_ arrived
   for (auto& stanza : pending_) deliverNow(std::move(stanza));  // ended: handed back to routing
   pending_.clear();
   releaseAddress();

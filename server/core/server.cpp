@@ -212,7 +212,7 @@ void Server::scheduleHousekeeping() {
 // Blocking pool (one housekeeping job at a time): this process's CPU time over wall time since the
 // previous call.
 double Server::cpuShareSinceLastHousekeeping() {
-  struct rusage ru{};
+  struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
   const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                      static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;

@@ -37,7 +37,8 @@ class LazyBytes {
     if (const std::string* v = value_.load(std::memory_order_acquire)) return *v;
     auto fresh = std::make_unique<const std::string>(build());
     const std::string* expected = nullptr;
-    if (value_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel, std::memory_order_acquire))
+    if (value_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
       return *fresh.release();
     return *expected;
   }

@@ -118,8 +118,9 @@ TEST_F(CarbonsTest, BareJidMessageCopiedOnlyToResourcesThatMissedIt) {
   // The phone raises its priority: only it gets the original, the laptop a <received/> copy.
   phone->send("<presence><priority>5</priority></presence>");
   // That presence, not the phone's initial one (which may still be unread): routing uses 5 from now on.
-  ASSERT_TRUE(laptop->expect(isPresence().from(phone->jid()).where(
-      [](const xml::Element& e) { return e.childText("priority", "jabber:client") == "5"; })));
+  ASSERT_TRUE(laptop->expect(isPresence().from(phone->jid()).where([](const xml::Element& e) {
+    return e.childText("priority", "jabber:client") == "5";
+  })));
   bob->send("<message to='alice@localhost' type='chat'><body>to the top</body></message>");
   EXPECT_TRUE(phone->expect(messageWithBodyFrom(bob->jid(), "to the top")));
   EXPECT_TRUE(laptop->expect(carbonWithBody("received", "to the top")));

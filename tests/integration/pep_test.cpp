@@ -22,7 +22,8 @@ class PepTest : public ImTest {
 };
 
 const std::string kDeviceList =
-    "<devices xmlns='urn:xmpp:omemo:2'><device id='12345'/><device id='4223' label='Gajim on Ubuntu'/></devices>";
+    "<devices xmlns='urn:xmpp:omemo:2'><device id='12345'/><device id='4223' label='Gajim on "
+    "Ubuntu'/></devices>";
 
 // XEP-0384 §5.3.1 shape: Alice publishes her device list with access_model=open (XEP-0223); Carol, who
 // has no presence subscription, fetches it (XEP-0060 §6.5, open access model §4.5); Bob, subscribed,
@@ -36,8 +37,8 @@ TEST_F(PepTest, OmemoDeviceListIsOpenAndNotifiesSubscribedContacts) {
   availableWithCaps(*carol, makeCaps({std::string(kDevices) + "+notify", "urn:x:carol"}));
   alice->becomeAvailable();
 
-  auto reply = publish(*alice, kDevices, "current", kDeviceList,
-                       publishOptions(field("pubsub#access_model", "open")));
+  auto reply =
+      publish(*alice, kDevices, "current", kDeviceList, publishOptions(field("pubsub#access_model", "open")));
   ASSERT_TRUE(isResult(reply));
   EXPECT_EQ(reply->child("pubsub", kPubsub)->child("publish", kPubsub)->child("item", kPubsub)->attr("id"),
             "current");
@@ -45,8 +46,10 @@ TEST_F(PepTest, OmemoDeviceListIsOpenAndNotifiesSubscribedContacts) {
   auto ev = bob->expect(isItemEvent("alice@localhost", kDevices, "current"));
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->attr("type"), "headline");
-  EXPECT_TRUE(ev->child("event", kEvent)->child("items", kEvent)->child("item", kEvent)->child("devices",
-                                                                                              "urn:xmpp:omemo:2"));
+  EXPECT_TRUE(ev->child("event", kEvent)
+                  ->child("items", kEvent)
+                  ->child("item", kEvent)
+                  ->child("devices", "urn:xmpp:omemo:2"));
   // Carol does not share presence with Alice: no notification, but she may read the open node.
   EXPECT_TRUE(carol->expectNothing(isEvent("alice@localhost", kDevices)));
   auto fetched = items(*carol, "alice@localhost", kDevices);
@@ -74,7 +77,8 @@ TEST_F(PepTest, CapsAreAskedOnceAndCached) {
   bob2->becomeAvailable(capsElement(caps));
   EXPECT_TRUE(bob2->expectNothing(isIq().type("get").child("query", kInfo)));
   alice->becomeAvailable();
-  ASSERT_TRUE(isResult(publish(*alice, kNick, "", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
+  ASSERT_TRUE(
+      isResult(publish(*alice, kNick, "", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
   EXPECT_TRUE(bob->expect(isEvent("alice@localhost", kNick)));
   EXPECT_TRUE(bob2->expect(isEvent("alice@localhost", kNick)));
 }
@@ -109,31 +113,33 @@ TEST_F(PepTest, PreconditionsOwnershipAndAccessModels) {
   EXPECT_TRUE(isError(conflict, "conflict"));
   EXPECT_TRUE(hasPubsubError(conflict, "precondition-not-met"));
   // Unknown field: cannot be met either.
-  EXPECT_TRUE(hasPubsubError(publish(*alice, kDevices, "current", kDeviceList,
-                                     publishOptions(field("pubsub#made_up", "1"))),
-                             "precondition-not-met"));
+  EXPECT_TRUE(hasPubsubError(
+      publish(*alice, kDevices, "current", kDeviceList, publishOptions(field("pubsub#made_up", "1"))),
+      "precondition-not-met"));
   // Matching options publish.
-  EXPECT_TRUE(isResult(publish(*alice, kDevices, "current", kDeviceList,
-                               publishOptions(field("pubsub#access_model", "open") +
-                                              field("pubsub#persist_items", "true")))));
+  EXPECT_TRUE(isResult(
+      publish(*alice, kDevices, "current", kDeviceList,
+              publishOptions(field("pubsub#access_model", "open") + field("pubsub#persist_items", "true")))));
 
   // Bob may not publish on Alice's service.
   EXPECT_TRUE(isError(publish(*bob, kDevices, "evil", kDeviceList, {}, "alice@localhost"), "forbidden"));
-  EXPECT_TRUE(isError(
-      bob->request("<iq type='set' id='o1' to='alice@localhost'><pubsub xmlns='" + std::string(kOwner) +
-                       "'><delete node='" + kDevices + "'/></pubsub></iq>",
-                       "o1"),
-      "forbidden"));
+  EXPECT_TRUE(
+      isError(bob->request("<iq type='set' id='o1' to='alice@localhost'><pubsub xmlns='" +
+                               std::string(kOwner) + "'><delete node='" + kDevices + "'/></pubsub></iq>",
+                           "o1"),
+              "forbidden"));
 
   // Nick: presence access by default (XEP-0172 §3 via XEP-0163 defaults).
-  ASSERT_TRUE(isResult(publish(*alice, kNick, "", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
+  ASSERT_TRUE(
+      isResult(publish(*alice, kNick, "", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
   EXPECT_TRUE(isResult(items(*bob, "alice@localhost", kNick)));
   auto refused = items(*carol, "alice@localhost", kNick);
   EXPECT_TRUE(isError(refused, "not-authorized"));
   EXPECT_TRUE(hasPubsubError(refused, "presence-subscription-required"));
   // vCard4 (XEP-0292 §3.1): presence as well.
-  ASSERT_TRUE(isResult(publish(*alice, "urn:xmpp:vcard4", "current",
-                               "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'><fn><text>Alice</text></fn></vcard>")));
+  ASSERT_TRUE(isResult(
+      publish(*alice, "urn:xmpp:vcard4", "current",
+              "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'><fn><text>Alice</text></fn></vcard>")));
   EXPECT_TRUE(isResult(items(*bob, "alice@localhost", "urn:xmpp:vcard4")));
   EXPECT_TRUE(isError(items(*carol, "alice@localhost", "urn:xmpp:vcard4"), "not-authorized"));
   // Whitelist: nobody but Alice.
@@ -171,18 +177,20 @@ TEST_F(PepTest, RetrieveConfigureAndGeneratedIds) {
                                  publishOptions(field("pubsub#max_items", "10")))));
   auto generated = publish(*alice, node, "", "<entry xmlns='http://www.w3.org/2005/Atom'/>");
   ASSERT_TRUE(isResult(generated));
-  std::string gen(generated->child("pubsub", kPubsub)->child("publish", kPubsub)->child("item", kPubsub)->attr("id"));
+  std::string gen(
+      generated->child("pubsub", kPubsub)->child("publish", kPubsub)->child("item", kPubsub)->attr("id"));
   EXPECT_FALSE(gen.empty());
   EXPECT_EQ(itemIds(items(*alice, "", node)), (std::vector<std::string>{"a", "b", "c", gen}));
   EXPECT_EQ(itemIds(items(*alice, "", node, " max_items='2'")), (std::vector<std::string>{"c", gen}));
-  EXPECT_EQ(itemIds(items(*alice, "", node, "", "<item id='b'/><item id='zz'/>")), std::vector<std::string>{"b"});
+  EXPECT_EQ(itemIds(items(*alice, "", node, "", "<item id='b'/><item id='zz'/>")),
+            std::vector<std::string>{"b"});
   EXPECT_TRUE(isError(items(*alice, "", node, " max_items='x'"), "bad-request"));
   // Republishing an id makes it the newest.
   ASSERT_TRUE(isResult(publish(*alice, node, "a", "<entry xmlns='http://www.w3.org/2005/Atom'/>")));
   EXPECT_EQ(itemIds(items(*alice, "", node, " max_items='1'")), std::vector<std::string>{"a"});
 
-  auto cfg = alice->request("<iq type='get' id='c1'><pubsub xmlns='" + std::string(kOwner) + "'><configure node='" +
-                                node + "'/></pubsub></iq>",
+  auto cfg = alice->request("<iq type='get' id='c1'><pubsub xmlns='" + std::string(kOwner) +
+                                "'><configure node='" + node + "'/></pubsub></iq>",
                             "c1");
   ASSERT_TRUE(isResult(cfg));
   const auto* x = cfg->child("pubsub", kOwner)->child("configure", kOwner)->child("x", "jabber:x:data");
@@ -191,18 +199,19 @@ TEST_F(PepTest, RetrieveConfigureAndGeneratedIds) {
   for (const auto& f : x->childrenNamed("field", "jabber:x:data"))
     if (f->attr("var") == "pubsub#max_items") maxItems = f->childText("value", "jabber:x:data");
   EXPECT_EQ(maxItems, "10");
-  ASSERT_TRUE(isResult(owner(*alice, "<configure node='" + node +
-                                         "'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' "
-                                         "type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value>"
-                                         "</field>" +
-                                         field("pubsub#max_items", "2") + "</x></configure>")));
+  ASSERT_TRUE(
+      isResult(owner(*alice, "<configure node='" + node +
+                                 "'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' "
+                                 "type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value>"
+                                 "</field>" +
+                                 field("pubsub#max_items", "2") + "</x></configure>")));
   EXPECT_EQ(itemIds(items(*alice, "", node)).size(), 2u);
-  EXPECT_TRUE(isError(owner(*alice, "<configure node='" + node +
-                                        "'><x xmlns='jabber:x:data' type='submit'>" +
+  EXPECT_TRUE(isError(owner(*alice, "<configure node='" + node + "'><x xmlns='jabber:x:data' type='submit'>" +
                                         field("pubsub#access_model", "authorize") + "</x></configure>"),
                       "not-acceptable"));
-  EXPECT_TRUE(isError(owner(*alice, "<configure node='urn:x:none'><x xmlns='jabber:x:data' type='submit'/>"
-                                    "</configure>"),
+  EXPECT_TRUE(isError(owner(*alice,
+                            "<configure node='urn:x:none'><x xmlns='jabber:x:data' type='submit'/>"
+                            "</configure>"),
                       "item-not-found"));
 }
 
@@ -216,21 +225,24 @@ TEST_F(PepTest, RetractPurgeAndDeleteNotify) {
   auto caps = makeCaps({node + "+notify"});
   availableWithCaps(*bob, caps);
   availableWithCaps(*alice, makeCaps({node + "+notify", "urn:x:alice-client"}));
-  ASSERT_TRUE(isResult(publish(*alice, node, "one", "<t xmlns='urn:x'/>", publishOptions(field("pubsub#max_items", "5")))));
+  ASSERT_TRUE(isResult(
+      publish(*alice, node, "one", "<t xmlns='urn:x'/>", publishOptions(field("pubsub#max_items", "5")))));
   EXPECT_TRUE(bob->expect(isItemEvent("alice@localhost", node, "one")));
   EXPECT_TRUE(alice->expect(isItemEvent("alice@localhost", node, "one")));
   ASSERT_TRUE(isResult(publish(*alice, node, "two", "<t xmlns='urn:x'/>")));
   EXPECT_TRUE(bob->expect(isItemEvent("alice@localhost", node, "two")));
 
   ASSERT_TRUE(isResult(alice->request("<iq type='set' id='r1'><pubsub xmlns='" + std::string(kPubsub) +
-                                          "'><retract node='" + node + "' notify='true'><item id='one'/></retract>"
+                                          "'><retract node='" + node +
+                                          "' notify='true'><item id='one'/></retract>"
                                           "</pubsub></iq>",
                                       "r1")));
   EXPECT_TRUE(bob->expect(isItemEvent("alice@localhost", node, "one", true)));
-  EXPECT_TRUE(isError(alice->request("<iq type='set' id='r2'><pubsub xmlns='" + std::string(kPubsub) +
-                                         "'><retract node='" + node + "'><item id='one'/></retract></pubsub></iq>",
-                                     "r2"),
-                      "item-not-found"));
+  EXPECT_TRUE(
+      isError(alice->request("<iq type='set' id='r2'><pubsub xmlns='" + std::string(kPubsub) +
+                                 "'><retract node='" + node + "'><item id='one'/></retract></pubsub></iq>",
+                             "r2"),
+              "item-not-found"));
 
   ASSERT_TRUE(isResult(owner(*alice, "<purge node='" + node + "'/>")));
   EXPECT_TRUE(bob->expect(isEvent("alice@localhost", node, "purge")));
@@ -248,14 +260,18 @@ TEST_F(PepTest, LastItemIsSentWhenAContactComesOnline) {
   auto alice = login("alice", "phone");
   auto bob = login("bob", "laptop");
   subscribe(*bob, *alice);
-  ASSERT_TRUE(isResult(publish(*alice, kNick, "n1", "<nick xmlns='http://jabber.org/protocol/nick'>Alice</nick>")));
-  ASSERT_TRUE(isResult(publish(*alice, kNick, "n2", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
+  ASSERT_TRUE(
+      isResult(publish(*alice, kNick, "n1", "<nick xmlns='http://jabber.org/protocol/nick'>Alice</nick>")));
+  ASSERT_TRUE(
+      isResult(publish(*alice, kNick, "n2", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
   auto bob2 = login("bob", "tablet");
   availableWithCaps(*bob2, makeCaps({std::string(kNick) + "+notify"}));
   auto ev = bob2->expect(isItemEvent("alice@localhost", kNick, "n2"));
   ASSERT_TRUE(ev);
   EXPECT_TRUE(ev->child("delay", "urn:xmpp:delay"));
-  EXPECT_EQ(ev->child("event", kEvent)->child("items", kEvent)->child("item", kEvent)->childText("nick", kNick), "Al");
+  EXPECT_EQ(
+      ev->child("event", kEvent)->child("items", kEvent)->child("item", kEvent)->childText("nick", kNick),
+      "Al");
   // Same caps, already cached: sent at once on the next resource's presence.
   auto bob3 = login("bob", "desk");
   bob3->becomeAvailable(capsElement(makeCaps({std::string(kNick) + "+notify"})));
@@ -272,9 +288,8 @@ TEST_F(PepTest, BookmarksSyncWithPrivateStorageBothWays) {
   auto alice = login("alice", "phone");
   auto modern = makeCaps({std::string(kBookmarks) + "+notify"});
   availableWithCaps(*alice, modern);
-  auto disco = alice->request("<iq type='get' id='d1' to='alice@localhost'><query xmlns='" + std::string(kInfo) +
-                                  "'/></iq>",
-                              "d1");
+  auto disco = alice->request(
+      "<iq type='get' id='d1' to='alice@localhost'><query xmlns='" + std::string(kInfo) + "'/></iq>", "d1");
   ASSERT_TRUE(isResult(disco));
   bool compat = false;
   for (const auto& f : disco->child("query", kInfo)->childrenNamed("feature", kInfo))
@@ -282,16 +297,19 @@ TEST_F(PepTest, BookmarksSyncWithPrivateStorageBothWays) {
   EXPECT_TRUE(compat);
 
   // XEP-0402 §3.1 publish with its publish-options.
-  auto reply = publish(*alice, kBookmarks, "theplay@conference.shakespeare.lit",
-                       "<conference xmlns='urn:xmpp:bookmarks:1' name='The Play&apos;s the Thing' "
-                       "autojoin='true'><nick>JC</nick></conference>",
-                       publishOptions(field("pubsub#persist_items", "true") + field("pubsub#max_items", "max") +
-                                      field("pubsub#send_last_published_item", "never") +
-                                      field("pubsub#access_model", "whitelist")));
+  auto reply =
+      publish(*alice, kBookmarks, "theplay@conference.shakespeare.lit",
+              "<conference xmlns='urn:xmpp:bookmarks:1' name='The Play&apos;s the Thing' "
+              "autojoin='true'><nick>JC</nick></conference>",
+              publishOptions(field("pubsub#persist_items", "true") + field("pubsub#max_items", "max") +
+                             field("pubsub#send_last_published_item", "never") +
+                             field("pubsub#access_model", "whitelist")));
   ASSERT_TRUE(isResult(reply));
-  EXPECT_TRUE(alice->expect(isItemEvent("alice@localhost", kBookmarks, "theplay@conference.shakespeare.lit")));
+  EXPECT_TRUE(
+      alice->expect(isItemEvent("alice@localhost", kBookmarks, "theplay@conference.shakespeare.lit")));
   auto priv = alice->request(
-      "<iq type='get' id='g1'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>",
+      "<iq type='get' id='g1'><query xmlns='jabber:iq:private'><storage "
+      "xmlns='storage:bookmarks'/></query></iq>",
       "g1");
   ASSERT_TRUE(isResult(priv));
   const auto* storage = priv->child("query", "jabber:iq:private")->child("storage", "storage:bookmarks");
@@ -310,7 +328,8 @@ TEST_F(PepTest, BookmarksSyncWithPrivateStorageBothWays) {
       "</conference><url name='Web' url='https://example.org/'/></storage></query></iq>",
       "s1")));
   EXPECT_TRUE(alice->expect(isItemEvent("alice@localhost", kBookmarks, "council@conference.underhill.org")));
-  EXPECT_TRUE(alice->expect(isItemEvent("alice@localhost", kBookmarks, "theplay@conference.shakespeare.lit", true)));
+  EXPECT_TRUE(
+      alice->expect(isItemEvent("alice@localhost", kBookmarks, "theplay@conference.shakespeare.lit", true)));
   auto pep = items(*alice, "", kBookmarks);
   ASSERT_TRUE(isResult(pep));
   EXPECT_EQ(itemIds(pep), std::vector<std::string>{"council@conference.underhill.org"});
@@ -321,13 +340,14 @@ TEST_F(PepTest, BookmarksSyncWithPrivateStorageBothWays) {
   EXPECT_EQ(conf->childText("nick", kBookmarks), "Puck");
 
   // Retracting through PEP keeps the URL bookmark in private storage.
-  ASSERT_TRUE(isResult(alice->request("<iq type='set' id='r1'><pubsub xmlns='" + std::string(kPubsub) +
-                                          "'><retract node='" + kBookmarks +
-                                          "' notify='true'><item id='council@conference.underhill.org'/></retract>"
-                                          "</pubsub></iq>",
-                                      "r1")));
+  ASSERT_TRUE(isResult(alice->request(
+      "<iq type='set' id='r1'><pubsub xmlns='" + std::string(kPubsub) + "'><retract node='" + kBookmarks +
+          "' notify='true'><item id='council@conference.underhill.org'/></retract>"
+          "</pubsub></iq>",
+      "r1")));
   priv = alice->request(
-      "<iq type='get' id='g2'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>",
+      "<iq type='get' id='g2'><query xmlns='jabber:iq:private'><storage "
+      "xmlns='storage:bookmarks'/></query></iq>",
       "g2");
   storage = priv->child("query", "jabber:iq:private")->child("storage", "storage:bookmarks");
   ASSERT_TRUE(storage);
@@ -366,7 +386,8 @@ TEST_F(PepTest, AvatarConvertsToVcardAndPresenceHashBothWays) {
   bob->inbox().clear();
 
   const std::string hash = sha1HexOfBase64(kPng);
-  ASSERT_TRUE(isResult(publish(*alice, kData, hash, "<data xmlns='urn:xmpp:avatar:data'>" + kPng + "</data>")));
+  ASSERT_TRUE(
+      isResult(publish(*alice, kData, hash, "<data xmlns='urn:xmpp:avatar:data'>" + kPng + "</data>")));
   ASSERT_TRUE(isResult(publish(*alice, kMeta, hash,
                                "<metadata xmlns='urn:xmpp:avatar:metadata'><info bytes='" +
                                    std::to_string(util::base64Decode(kPng)->size()) + "' id='" + hash +
@@ -374,10 +395,12 @@ TEST_F(PepTest, AvatarConvertsToVcardAndPresenceHashBothWays) {
   auto ev = bob->expect(isItemEvent("alice@localhost", kMeta, hash));
   ASSERT_TRUE(ev);
   // XEP-0153: Alice's presence now carries the hash.
-  auto pres = bob->expect(availableFrom(alice->jid()).where([hash](const xml::Element& p) { return photoOf(p) == hash; }));
+  auto pres = bob->expect(
+      availableFrom(alice->jid()).where([hash](const xml::Element& p) { return photoOf(p) == hash; }));
   EXPECT_TRUE(pres);
   // XEP-0398: the vCard has the same image.
-  auto card = bob->request("<iq type='get' id='v1' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>", "v1");
+  auto card =
+      bob->request("<iq type='get' id='v1' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>", "v1");
   ASSERT_TRUE(isResult(card));
   const auto* photo = card->child("vCard", "vcard-temp")->child("PHOTO", "vcard-temp");
   ASSERT_TRUE(photo);
@@ -391,12 +414,14 @@ TEST_F(PepTest, AvatarConvertsToVcardAndPresenceHashBothWays) {
 
   // The other way: a vCard-based client sets a new PHOTO (XEP-0153 §3.1).
   const std::string hash2 = sha1HexOfBase64(kPng2);
-  ASSERT_TRUE(isResult(alice->request("<iq type='set' id='v2'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>"
-                                      "image/png</TYPE><BINVAL>" +
-                                          kPng2 + "</BINVAL></PHOTO></vCard></iq>",
-                                      "v2")));
+  ASSERT_TRUE(
+      isResult(alice->request("<iq type='set' id='v2'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>"
+                              "image/png</TYPE><BINVAL>" +
+                                  kPng2 + "</BINVAL></PHOTO></vCard></iq>",
+                              "v2")));
   EXPECT_TRUE(bob->expect(isItemEvent("alice@localhost", kMeta, hash2)));
-  EXPECT_TRUE(bob->expect(availableFrom(alice->jid()).where([hash2](const xml::Element& p) { return photoOf(p) == hash2; })));
+  EXPECT_TRUE(bob->expect(
+      availableFrom(alice->jid()).where([hash2](const xml::Element& p) { return photoOf(p) == hash2; })));
   auto data = items(*bob, "alice@localhost", kData, "", "<item id='" + hash2 + "'/>");
   ASSERT_TRUE(isResult(data));
   ASSERT_TRUE(firstPayload(data));
@@ -417,9 +442,11 @@ TEST_F(PepTest, ItemsSurviveRestartAndGoWithTheAccount) {
     auto alice = login("alice", "phone");
     ASSERT_TRUE(isResult(publish(*alice, kDevices, "current", kDeviceList,
                                  publishOptions(field("pubsub#access_model", "open")))));
-    ASSERT_TRUE(isResult(publish(*alice, kNick, "n", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
+    ASSERT_TRUE(
+        isResult(publish(*alice, kNick, "n", "<nick xmlns='http://jabber.org/protocol/nick'>Al</nick>")));
     auto carol = login("carol", "c");
-    ASSERT_TRUE(isResult(publish(*carol, kNick, "n", "<nick xmlns='http://jabber.org/protocol/nick'>C</nick>")));
+    ASSERT_TRUE(
+        isResult(publish(*carol, kNick, "n", "<nick xmlns='http://jabber.org/protocol/nick'>C</nick>")));
   }
   ASSERT_EQ(server.stop(), 0);
   server.start();
@@ -437,7 +464,8 @@ TEST_F(PepTest, ItemsSurviveRestartAndGoWithTheAccount) {
   };
   EXPECT_EQ(count("pep_nodes", "alice"), 2);
   EXPECT_EQ(count("pep_items", "alice"), 2);
-  auto [status, out] = runProgram({PARLEYCTL_PATH, "--config", server.configPath(), "user", "del", "alice@localhost"});
+  auto [status, out] =
+      runProgram({PARLEYCTL_PATH, "--config", server.configPath(), "user", "del", "alice@localhost"});
   ASSERT_EQ(status, 0) << out;
   EXPECT_EQ(count("pep_nodes", "alice"), 0);
   EXPECT_EQ(count("pep_items", "alice"), 0);
@@ -457,10 +485,11 @@ TEST_F(PepTest, AccountAdvertisesPep) {
   EXPECT_TRUE(pep);
   std::vector<std::string> features;
   for (const auto& f : q->childrenNamed("feature", kInfo)) features.emplace_back(f->attr("var"));
-  for (const char* f : {"http://jabber.org/protocol/pubsub#publish", "http://jabber.org/protocol/pubsub#publish-options",
-                        "http://jabber.org/protocol/pubsub#access-open", "http://jabber.org/protocol/pubsub#auto-create",
-                        "http://jabber.org/protocol/pubsub#filtered-notifications",
-                        "http://jabber.org/protocol/pubsub#last-published", "urn:xmpp:pep-vcard-conversion:0"})
+  for (const char* f :
+       {"http://jabber.org/protocol/pubsub#publish", "http://jabber.org/protocol/pubsub#publish-options",
+        "http://jabber.org/protocol/pubsub#access-open", "http://jabber.org/protocol/pubsub#auto-create",
+        "http://jabber.org/protocol/pubsub#filtered-notifications",
+        "http://jabber.org/protocol/pubsub#last-published", "urn:xmpp:pep-vcard-conversion:0"})
     EXPECT_NE(std::find(features.begin(), features.end(), f), features.end()) << f;
 }
 

@@ -2,23 +2,23 @@
 // endpoint, FCM HTTP v1 and APNs: push_fake_server.py, a real HTTP/2 server over TLS (python3-h2, ALPN
 // h2) that verifies the JWTs with the public keys (RS256 for the service account, ES256 for the .p8
 // key), records every request and answers like the real services, errors included.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <mutex>
-#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "integration/module_helpers.h"
 #include "push/jwt.h"
@@ -89,9 +89,10 @@ class FakePushServer {
       dup2(out[1], 1);
       close(in[1]);
       close(out[0]);
-      execl("/usr/bin/python3", "python3", script.c_str(), "--cert", c.cert.c_str(), "--key", c.certKey.c_str(),
-            "--fcm-public-key", c.saPublic.c_str(), "--apns-public-key", c.p8Public.c_str(), "--apns-kid",
-            "KEYID12345", "--apns-team", "TEAM123456", static_cast<char*>(nullptr));
+      execl("/usr/bin/python3", "python3", script.c_str(), "--cert", c.cert.c_str(), "--key",
+            c.certKey.c_str(), "--fcm-public-key", c.saPublic.c_str(), "--apns-public-key",
+            c.p8Public.c_str(), "--apns-kid", "KEYID12345", "--apns-team", "TEAM123456",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     close(in[0]);
@@ -109,9 +110,12 @@ class FakePushServer {
           buf.erase(0, nl + 1);
           if (j.is_discarded()) continue;
           std::lock_guard lock(mu_);
-          if (j.contains("ready")) port_ = j["ready"];
-          else if (j.contains("scripted")) ++scripted_;
-          else requests_.push_back(j);
+          if (j.contains("ready"))
+            port_ = j["ready"];
+          else if (j.contains("scripted"))
+            ++scripted_;
+          else
+            requests_.push_back(j);
           cv_.notify_all();
         }
       }
@@ -188,16 +192,29 @@ class PushAppServerTest : public ::testing::Test {
     fake.start(creds);
     const std::string base = "https://127.0.0.1:" + std::to_string(fake.port());
     TestServerOptions o;
-    o.extra = "[modules]\nenabled = [\"disco\", \"ping\", \"offline\", \"sm\", \"carbons\", \"csi\", \"muc\", "
-              "\"push\", \"adhoc\", \"push_appserver\"]\n"
-              "[modules.push]\nmin_interval_ms = 0\ninclude_body = true\n"
-              "[modules.push_appserver]\nca_file = \"" + creds.cert + "\"\n"
-              "forward_sender = true\nforward_body = true\nbackoff_base_ms = 200\nmax_attempts = 4\npublishes_per_minute = 100000\n"
-              "fcm_service_account = \"" + creds.serviceAccount + "\"\n"
-              "fcm_endpoint = \"" + base + "\"\nfcm_token_uri = \"" + base + "/token\"\n"
-              "apns_key_file = \"" + creds.p8 + "\"\napns_key_id = \"KEYID12345\"\napns_team_id = \"TEAM123456\"\n"
-              "apns_topic = \"org.parley.app\"\napns_endpoint = \"" + base + "\"\n"
-              "apns_sandbox_endpoint = \"https://localhost:" + std::to_string(fake.port()) + "\"\n";
+    o.extra =
+        "[modules]\nenabled = [\"disco\", \"ping\", \"offline\", \"sm\", \"carbons\", \"csi\", \"muc\", "
+        "\"push\", \"adhoc\", \"push_appserver\"]\n"
+        "[modules.push]\nmin_interval_ms = 0\ninclude_body = true\n"
+        "[modules.push_appserver]\nca_file = \"" +
+        creds.cert +
+        "\"\n"
+        "forward_sender = true\nforward_body = true\nbackoff_base_ms = 200\nmax_attempts = "
+        "4\npublishes_per_minute = 100000\n"
+        "fcm_service_account = \"" +
+        creds.serviceAccount +
+        "\"\n"
+        "fcm_endpoint = \"" +
+        base + "\"\nfcm_token_uri = \"" + base +
+        "/token\"\n"
+        "apns_key_file = \"" +
+        creds.p8 +
+        "\"\napns_key_id = \"KEYID12345\"\napns_team_id = \"TEAM123456\"\n"
+        "apns_topic = \"org.parley.app\"\napns_endpoint = \"" +
+        base +
+        "\"\n"
+        "apns_sandbox_endpoint = \"https://localhost:" +
+        std::to_string(fake.port()) + "\"\n";
     server = std::make_unique<TestServer>(o);
     for (const char* u : {"alice", "bob", "carol"}) server->addUser(u, std::string(u) + "-secret");
     server->start();
@@ -208,7 +225,8 @@ class PushAppServerTest : public ::testing::Test {
   }
 
   std::unique_ptr<XmppClient> client(const std::string& user, const std::string& resource) {
-    auto c = std::make_unique<XmppClient>(server->jid(user) + "/" + resource, user + "-secret", server->c2sPort());
+    auto c =
+        std::make_unique<XmppClient>(server->jid(user) + "/" + resource, user + "-secret", server->c2sPort());
     EXPECT_TRUE(c->connect()) << c->error();
     return c;
   }
@@ -216,10 +234,11 @@ class PushAppServerTest : public ::testing::Test {
   // XEP-0050 register command on push.localhost (one stage, as Conversations sends it): node, secret.
   std::pair<std::string, std::string> registerDevice(XmppClient& c, const std::string& command,
                                                      const std::string& fields) {
-    auto r = c.request("<iq type='set' id='reg' to='push.localhost'><command xmlns='" + std::string(kCommands) +
-                           "' node='" + command + "' action='execute'><x xmlns='jabber:x:data' type='submit'>" +
-                           fields + "</x></command></iq>",
-                       "reg");
+    auto r =
+        c.request("<iq type='set' id='reg' to='push.localhost'><command xmlns='" + std::string(kCommands) +
+                      "' node='" + command + "' action='execute'><x xmlns='jabber:x:data' type='submit'>" +
+                      fields + "</x></command></iq>",
+                  "reg");
     EXPECT_TRUE(isResult(r)) << "registration " << command << " failed";
     if (!isResult(r)) return {};
     const auto* cmd = r->child("command", kCommands);
@@ -236,12 +255,12 @@ class PushAppServerTest : public ::testing::Test {
   }
 
   void enable(XmppClient& c, const std::string& node, const std::string& secret) {
-    ASSERT_TRUE(isResult(c.request(
-        "<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='" + node +
-            "'><x xmlns='jabber:x:data' type='submit'>" +
-            field("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options") + field("secret", secret) +
-            "</x></enable></iq>",
-        "en")));
+    ASSERT_TRUE(isResult(
+        c.request("<iq type='set' id='en'><enable xmlns='urn:xmpp:push:0' jid='push.localhost' node='" +
+                      node + "'><x xmlns='jabber:x:data' type='submit'>" +
+                      field("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options") +
+                      field("secret", secret) + "</x></enable></iq>",
+                  "en")));
   }
 
   void chat(XmppClient& from, const std::string& to, const std::string& body) {
@@ -257,27 +276,32 @@ class PushAppServerTest : public ::testing::Test {
 // XEP-0357 §4: the app server is a pubsub/push service offering the registration commands.
 TEST_F(PushAppServerTest, DiscoveryAndRegistration) {
   auto alice = client("alice", "phone");
-  auto info = alice->request("<iq type='get' id='i' to='push.localhost'><query "
-                             "xmlns='http://jabber.org/protocol/disco#info'/></iq>",
-                             "i");
+  auto info = alice->request(
+      "<iq type='get' id='i' to='push.localhost'><query "
+      "xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+      "i");
   ASSERT_TRUE(isResult(info));
   const auto* id = info->child("query", "http://jabber.org/protocol/disco#info")
                        ->child("identity", "http://jabber.org/protocol/disco#info");
   ASSERT_TRUE(id);
   EXPECT_EQ(id->attr("category"), "pubsub");
   EXPECT_EQ(id->attr("type"), "push");
-  auto [node, secret] = registerDevice(*alice, "register-push-fcm", field("token", "tok-A") + field("android-id", "dev1"));
+  auto [node, secret] =
+      registerDevice(*alice, "register-push-fcm", field("token", "tok-A") + field("android-id", "dev1"));
   // The same device again (new token): the same node and secret.
-  auto again = registerDevice(*alice, "register-push-fcm", field("token", "tok-B") + field("android-id", "dev1"));
+  auto again =
+      registerDevice(*alice, "register-push-fcm", field("token", "tok-B") + field("android-id", "dev1"));
   EXPECT_EQ(again.first, node);
   EXPECT_EQ(again.second, secret);
-  auto other = registerDevice(*alice, "register-push-apns", field("token", "aa11") + field("device-id", "ios1"));
+  auto other =
+      registerDevice(*alice, "register-push-apns", field("token", "aa11") + field("device-id", "ios1"));
   EXPECT_NE(other.first, node);
   // A missing required field is a bad payload (XEP-0050 §6).
-  auto bad = alice->request("<iq type='set' id='b' to='push.localhost'><command xmlns='" + std::string(kCommands) +
-                                "' node='register-push-fcm' action='execute'><x xmlns='jabber:x:data' type='submit'>" +
-                                field("token", "t") + "</x></command></iq>",
-                            "b");
+  auto bad = alice->request(
+      "<iq type='set' id='b' to='push.localhost'><command xmlns='" + std::string(kCommands) +
+          "' node='register-push-fcm' action='execute'><x xmlns='jabber:x:data' type='submit'>" +
+          field("token", "t") + "</x></command></iq>",
+      "b");
   EXPECT_TRUE(isError(bad, "bad-request"));
 }
 
@@ -286,7 +310,8 @@ TEST_F(PushAppServerTest, DiscoveryAndRegistration) {
 TEST_F(PushAppServerTest, FcmDeliveryWithOAuth2Token) {
   {
     auto alice = client("alice", "phone");
-    auto [node, secret] = registerDevice(*alice, "register-push-fcm", field("token", "fcm-token-1") + field("android-id", "a1"));
+    auto [node, secret] = registerDevice(*alice, "register-push-fcm",
+                                         field("token", "fcm-token-1") + field("android-id", "a1"));
     enable(*alice, node, secret);
   }
   auto carol = client("carol", "desk");
@@ -330,7 +355,8 @@ TEST_F(PushAppServerTest, HibernatedSessionGetsExactlyOneApnsPushAndLosesNothing
   ASSERT_TRUE(alice.connect()) << alice.error();
   alice.becomeAvailable();
   ASSERT_TRUE(server->waitForLog("sm.enabled"));
-  auto [node, secret] = registerDevice(alice, "register-push-apns", field("token", "0a1b2c3d4e") + field("device-id", "iphone-1"));
+  auto [node, secret] = registerDevice(alice, "register-push-apns",
+                                       field("token", "0a1b2c3d4e") + field("device-id", "iphone-1"));
   enable(alice, node, secret);
   auto bob = client("bob", "laptop");
   chat(*bob, "alice@localhost", "while connected");
@@ -371,10 +397,13 @@ TEST_F(PushAppServerTest, HibernatedSessionGetsExactlyOneApnsPushAndLosesNothing
 TEST_F(PushAppServerTest, RetriesHonourRetryAfterAndBackOff) {
   {
     auto alice = client("alice", "phone");
-    auto [node, secret] = registerDevice(*alice, "register-push-apns", field("token", "feed01") + field("device-id", "i1"));
+    auto [node, secret] =
+        registerDevice(*alice, "register-push-apns", field("token", "feed01") + field("device-id", "i1"));
     enable(*alice, node, secret);
   }
-  fake.script({{"kind", "apns"}, {"status", 429}, {"body", {{"reason", "TooManyRequests"}}},
+  fake.script({{"kind", "apns"},
+               {"status", 429},
+               {"body", {{"reason", "TooManyRequests"}}},
                {"headers", {{"retry-after", "1"}}}});
   auto carol = client("carol", "desk");
   chat(*carol, "alice@localhost", "r1");
@@ -383,7 +412,8 @@ TEST_F(PushAppServerTest, RetriesHonourRetryAfterAndBackOff) {
   EXPECT_EQ(reqs[0]["status"], 429);
   EXPECT_EQ(reqs[1]["status"], 200);
   EXPECT_GE(double(reqs[1]["t"]) - double(reqs[0]["t"]), 0.95) << "Retry-After: 1 was not honoured";
-  fake.script({{"kind", "apns"}, {"status", 503}, {"body", {{"reason", "ServiceUnavailable"}}}, {"times", 2}});
+  fake.script(
+      {{"kind", "apns"}, {"status", 503}, {"body", {{"reason", "ServiceUnavailable"}}}, {"times", 2}});
   chat(*carol, "alice@localhost", "r2");
   reqs = fake.waitFor("apns", 5, 8s);
   ASSERT_EQ(reqs.size(), 5u);
@@ -401,10 +431,12 @@ TEST_F(PushAppServerTest, RetriesHonourRetryAfterAndBackOff) {
 TEST_F(PushAppServerTest, DeadTokensAreRemovedAndRegistrationsDisabled) {
   {
     auto alice = client("alice", "phone");
-    auto fcm = registerDevice(*alice, "register-push-fcm", field("token", "dead-fcm") + field("android-id", "a"));
+    auto fcm =
+        registerDevice(*alice, "register-push-fcm", field("token", "dead-fcm") + field("android-id", "a"));
     enable(*alice, fcm.first, fcm.second);
     auto bob = client("bob", "phone");
-    auto apns = registerDevice(*bob, "register-push-apns", field("token", "deadbeef") + field("device-id", "b"));
+    auto apns =
+        registerDevice(*bob, "register-push-apns", field("token", "deadbeef") + field("device-id", "b"));
     enable(*bob, apns.first, apns.second);
   }
   fake.script({{"kind", "fcm"},
@@ -414,8 +446,9 @@ TEST_F(PushAppServerTest, DeadTokensAreRemovedAndRegistrationsDisabled) {
                   {{"code", 404},
                    {"status", "NOT_FOUND"},
                    {"message", "Requested entity was not found."},
-                   {"details", {{{"@type", "type.googleapis.com/google.firebase.fcm.v1.FcmError"},
-                                 {"errorCode", "UNREGISTERED"}}}}}}}}});
+                   {"details",
+                    {{{"@type", "type.googleapis.com/google.firebase.fcm.v1.FcmError"},
+                      {"errorCode", "UNREGISTERED"}}}}}}}}});
   fake.script({{"kind", "apns"}, {"status", 410}, {"body", {{"reason", "Unregistered"}, {"timestamp", 1}}}});
   auto carol = client("carol", "desk");
   chat(*carol, "alice@localhost", "to a dead phone");
@@ -438,13 +471,15 @@ TEST_F(PushAppServerTest, DeadTokensAreRemovedAndRegistrationsDisabled) {
 TEST_F(PushAppServerTest, CallInvitationIsAVoipPush) {
   {
     auto alice = client("alice", "phone");
-    auto [node, secret] = registerDevice(*alice, "register-push-apns",
-                                         field("token", "a1a1") + field("device-id", "i") + field("voip-token", "b2b2"));
+    auto [node, secret] =
+        registerDevice(*alice, "register-push-apns",
+                       field("token", "a1a1") + field("device-id", "i") + field("voip-token", "b2b2"));
     enable(*alice, node, secret);
   }
   auto carol = client("carol", "desk");
-  carol->send("<message type='chat' to='alice@localhost'><propose xmlns='urn:xmpp:jingle-message:0' id='call1'>"
-              "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>");
+  carol->send(
+      "<message type='chat' to='alice@localhost'><propose xmlns='urn:xmpp:jingle-message:0' id='call1'>"
+      "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>");
   auto reqs = fake.waitFor("apns", 1);
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0]["path"], "/3/device/b2b2");
@@ -477,7 +512,8 @@ TEST_F(PushAppServerTest, OneConnectionPerApnsEnvironment) {
   std::map<std::string, std::set<int>> conns;
   for (const auto& r : reqs) conns[r["path"]].insert(int(r["conn"]));
   std::set<int> prod, sandbox;
-  for (auto t : {"0001", "0002"}) prod.insert(conns[std::string("/3/device/") + t].begin(), conns[std::string("/3/device/") + t].end());
+  for (auto t : {"0001", "0002"})
+    prod.insert(conns[std::string("/3/device/") + t].begin(), conns[std::string("/3/device/") + t].end());
   sandbox = conns["/3/device/0003"];
   EXPECT_EQ(prod.size(), 1u);
   EXPECT_EQ(sandbox.size(), 1u);
@@ -489,7 +525,8 @@ TEST_F(PushAppServerTest, OneConnectionPerApnsEnvironment) {
 TEST_F(PushAppServerTest, WrongSecretIsRefused) {
   {
     auto alice = client("alice", "phone");
-    auto [node, secret] = registerDevice(*alice, "register-push-fcm", field("token", "t") + field("android-id", "x"));
+    auto [node, secret] =
+        registerDevice(*alice, "register-push-fcm", field("token", "t") + field("android-id", "x"));
     enable(*alice, node, secret + "-wrong");
   }
   auto carol = client("carol", "desk");
@@ -511,15 +548,19 @@ namespace {
 // published to the D devices' nodes and delivered: M*D notifications. Prints notifications per second
 // (first message sent -> last provider request received) and parleyd's resident memory.
 TEST_F(PushAppServerTest, DISABLED_Throughput) {
-  const int messages = std::getenv("PUSH_BENCH_MESSAGES") ? std::atoi(std::getenv("PUSH_BENCH_MESSAGES")) : 500;
+  const int messages =
+      std::getenv("PUSH_BENCH_MESSAGES") ? std::atoi(std::getenv("PUSH_BENCH_MESSAGES")) : 500;
   const int devices = std::getenv("PUSH_BENCH_DEVICES") ? std::atoi(std::getenv("PUSH_BENCH_DEVICES")) : 20;
   {
     auto alice = client("alice", "phone");
     for (int d = 0; d < devices; ++d) {
       const bool fcm = d % 2 == 0;
-      auto [node, secret] =
-          fcm ? registerDevice(*alice, "register-push-fcm", field("token", "f" + std::to_string(d)) + field("android-id", "d" + std::to_string(d)))
-              : registerDevice(*alice, "register-push-apns", field("token", "a0" + std::to_string(d)) + field("device-id", "d" + std::to_string(d)));
+      auto [node, secret] = fcm ? registerDevice(*alice, "register-push-fcm",
+                                                 field("token", "f" + std::to_string(d)) +
+                                                     field("android-id", "d" + std::to_string(d)))
+                                : registerDevice(*alice, "register-push-apns",
+                                                 field("token", "a0" + std::to_string(d)) +
+                                                     field("device-id", "d" + std::to_string(d)));
       enable(*alice, node, secret);
     }
   }
@@ -544,7 +585,8 @@ TEST_F(PushAppServerTest, DISABLED_Throughput) {
     if (i % 20 == 0) std::printf("progress: %zu/%zu  %s\n", got, total, rss().c_str());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("notifications: %zu of %zu in %.2f s = %.0f/s; after: %s\n", got, total, secs, got / secs, rss().c_str());
+  std::printf("notifications: %zu of %zu in %.2f s = %.0f/s; after: %s\n", got, total, secs, got / secs,
+              rss().c_str());
   std::size_t ok = 0;
   for (const auto& kind : {"fcm", "apns"})
     for (const auto& r : fake.requests(kind)) ok += r["status"] == 200;

@@ -68,13 +68,14 @@ constexpr std::string_view kErrors = "http://jabber.org/protocol/pubsub#errors";
 constexpr std::string_view kPublishOptionsType = "http://jabber.org/protocol/pubsub#publish-options";
 constexpr std::string_view kConversion = "urn:xmpp:pep-vcard-conversion:0";
 constexpr std::string_view kCapsIdPrefix = "pep-caps-";
-constexpr std::size_t kMaxNodeBytes = 96;    // schema v4 key sizes
+constexpr std::size_t kMaxNodeBytes = 96;  // schema v4 key sizes
 constexpr std::size_t kMaxItemIdBytes = 160;
 constexpr std::size_t kMaxPendingCaps = 4096;
 constexpr auto kCapsQueryTimeout = std::chrono::seconds(60);
 
 std::int64_t nowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -117,12 +118,15 @@ bool inAllowedGroup(const NodeConfig& cfg, const storage::RosterItem& item) {
 // for that entity.
 bool mayAccess(const NodeConfig& cfg, const storage::RosterItem* item) {
   switch (cfg.access) {
-    case AccessModel::Open: return true;
+    case AccessModel::Open:
+      return true;
     case AccessModel::Presence:
       return item && (item->subscription == storage::Subscription::From ||
                       item->subscription == storage::Subscription::Both);
-    case AccessModel::Roster: return item && item->visible && inAllowedGroup(cfg, *item);
-    case AccessModel::Whitelist: return false;
+    case AccessModel::Roster:
+      return item && item->visible && inAllowedGroup(cfg, *item);
+    case AccessModel::Whitelist:
+      return false;
   }
   return false;
 }
@@ -132,8 +136,10 @@ Failure accessFailure(const NodeConfig& cfg) {
   switch (cfg.access) {
     case AccessModel::Presence:
       return failure(StanzaError::NotAuthorized, "presence-subscription-required");
-    case AccessModel::Roster: return failure(StanzaError::NotAuthorized, "not-in-roster-group");
-    default: return failure(StanzaError::NotAllowed, "closed-node");
+    case AccessModel::Roster:
+      return failure(StanzaError::NotAuthorized, "not-in-roster-group");
+    default:
+      return failure(StanzaError::NotAllowed, "closed-node");
   }
 }
 
@@ -184,7 +190,8 @@ xml::MutableElementPtr itemElement(std::string_view ns, const StoredItem& item, 
 
 // <message type='headline'><event xmlns='…#event'>child</event></message>, optionally with the XEP-0203
 // delay of a last published item.
-xmpp::StanzaPtr eventMessage(const Jid& owner, xml::ElementPtr child, std::optional<std::int64_t> delayMicros = {}) {
+xmpp::StanzaPtr eventMessage(const Jid& owner, xml::ElementPtr child,
+                             std::optional<std::int64_t> delayMicros = {}) {
   auto msg = xml::make("message", std::string(xml::ns::kClient));
   msg->setAttr("type", "headline");
   msg->setAttr("id", util::randomToken(12));
@@ -228,9 +235,9 @@ std::optional<CapsRef> capsRefOf(const xml::Element* presence) {
 
 // Per-session state, on the session's executor.
 struct PepSessionState {
-  std::string capsSeen;                  // caps key (or "jid") last handled for this session
-  std::set<std::string> vcardSets;       // ids of vCard sets awaiting their result
-  std::set<std::string> bookmarkSets;    // ids of storage:bookmarks private sets awaiting their result
+  std::string capsSeen;                // caps key (or "jid") last handled for this session
+  std::set<std::string> vcardSets;     // ids of vCard sets awaiting their result
+  std::set<std::string> bookmarkSets;  // ids of storage:bookmarks private sets awaiting their result
 };
 
 // ---- the module -----------------------------------------------------------------------------------
@@ -269,38 +276,48 @@ class PepModule final : public module::Module {
   void start(module::ModuleContext& ctx) override {
     server_ = &ctx.server();
     auto& m = server_->metrics();
-    published_ = &m.counter("parley_pep_published_total", "XEP-0163 items published by clients (server-side conversions not counted).");
-    notified_ = &m.counter("parley_pep_notifications_total",
-                           "XEP-0163 event notifications sent to resources (last items on presence included).");
-    capsVerified_ = &m.counter("parley_pep_caps_answers_total", "XEP-0115 disco#info answers to the server's queries.",
-                               {{"result", "verified"}});
-    capsUnverified_ = &m.counter("parley_pep_caps_answers_total",
-                                 "XEP-0115 disco#info answers to the server's queries.", {{"result", "unverified"}});
+    published_ = &m.counter("parley_pep_published_total",
+                            "XEP-0163 items published by clients (server-side conversions not counted).");
+    notified_ =
+        &m.counter("parley_pep_notifications_total",
+                   "XEP-0163 event notifications sent to resources (last items on presence included).");
+    capsVerified_ =
+        &m.counter("parley_pep_caps_answers_total", "XEP-0115 disco#info answers to the server's queries.",
+                   {{"result", "verified"}});
+    capsUnverified_ =
+        &m.counter("parley_pep_caps_answers_total", "XEP-0115 disco#info answers to the server's queries.",
+                   {{"result", "unverified"}});
     using module::DiscoScope;
     // XEP-0163 §6.1: the account is a virtual pubsub service.
     ctx.identity(DiscoScope::Account, {"pubsub", "pep", ""});
     for (std::string_view f :
-         {"access-open", "access-presence", "access-roster", "access-whitelist", "auto-create", "auto-subscribe",
-          "config-node", "create-and-configure", "create-nodes", "delete-items", "delete-nodes",
-          "filtered-notifications", "item-ids", "last-published", "persistent-items", "presence-notifications",
-          "publish", "publish-options", "purge-nodes", "retract-items", "retrieve-default", "retrieve-items"})
+         {"access-open",      "access-presence", "access-roster",    "access-whitelist",
+          "auto-create",      "auto-subscribe",  "config-node",      "create-and-configure",
+          "create-nodes",     "delete-items",    "delete-nodes",     "filtered-notifications",
+          "item-ids",         "last-published",  "persistent-items", "presence-notifications",
+          "publish",          "publish-options", "purge-nodes",      "retract-items",
+          "retrieve-default", "retrieve-items"})
       ctx.feature(DiscoScope::Account, std::string(kPubsub) + "#" + std::string(f));
     ctx.feature(DiscoScope::Account, std::string(kPubsub));
     ctx.feature(DiscoScope::Account, std::string(kBookmarksNs) + "#compat");
     ctx.feature(DiscoScope::Account, std::string(kConversion));
     ctx.feature(DiscoScope::Server, std::string(kConversion));
 
-    ctx.iq(router::IqScope::Account, "set", kPubsub, "pubsub", [this](const router::IqRequest& r) { pubsubSet(r); });
-    ctx.iq(router::IqScope::Account, "get", kPubsub, "pubsub", [this](const router::IqRequest& r) { pubsubGet(r); });
-    ctx.iq(router::IqScope::Account, "set", kOwner, "pubsub", [this](const router::IqRequest& r) { ownerSet(r); });
-    ctx.iq(router::IqScope::Account, "get", kOwner, "pubsub", [this](const router::IqRequest& r) { ownerGet(r); });
+    ctx.iq(router::IqScope::Account, "set", kPubsub, "pubsub",
+           [this](const router::IqRequest& r) { pubsubSet(r); });
+    ctx.iq(router::IqScope::Account, "get", kPubsub, "pubsub",
+           [this](const router::IqRequest& r) { pubsubGet(r); });
+    ctx.iq(router::IqScope::Account, "set", kOwner, "pubsub",
+           [this](const router::IqRequest& r) { ownerSet(r); });
+    ctx.iq(router::IqScope::Account, "get", kOwner, "pubsub",
+           [this](const router::IqRequest& r) { ownerGet(r); });
 
     ctx.hook<hooks::UserAvailable>([this](hooks::UserAvailable::Context& c) {
       userAvailable(c.session, c.initial);
       return hooks::Action::Continue;
     });
-    ctx.hook<hooks::StanzaFromClient>(
-        [this](hooks::StanzaFromClient::Context& c) { return fromClient(c); }, hooks::priority::kNormal);
+    ctx.hook<hooks::StanzaFromClient>([this](hooks::StanzaFromClient::Context& c) { return fromClient(c); },
+                                      hooks::priority::kNormal);
     ctx.hook<hooks::StanzaToClient>([this](hooks::StanzaToClient::Context& c) { return toClient(c); },
                                     hooks::priority::kEarly);
     ctx.hook<hooks::SessionBound>([this](hooks::SessionBound::Context& c) {
@@ -330,7 +347,8 @@ class PepModule final : public module::Module {
     const auto* create = ps.child("create", kPubsub);
     if (ps.child("subscribe", kPubsub) || ps.child("unsubscribe", kPubsub)) {
       // XEP-0163 §4.2: PEP subscriptions follow presence subscriptions.
-      fail(req, Failure{StanzaError::FeatureNotImplemented, {}, "PEP subscriptions follow presence", "subscribe"});
+      fail(req,
+           Failure{StanzaError::FeatureNotImplemented, {}, "PEP subscriptions follow presence", "subscribe"});
       return;
     }
     if (!publish && !retract && !create) {
@@ -431,34 +449,37 @@ class PepModule final : public module::Module {
     if (options) {
       form = options->childPtr("x", xml::ns::kDataForms);
       if (form && !formType(*form).empty() && formType(*form) != kPublishOptionsType) {
-        fail(req, failure(StanzaError::BadRequest, {}, "publish-options needs the publish-options FORM_TYPE"));
+        fail(req,
+             failure(StanzaError::BadRequest, {}, "publish-options needs the publish-options FORM_TYPE"));
         return;
       }
     }
     const Jid owner = req.target.bare();
     StoredItem stored{id, req.stanza->from().str(), nowMicros(), std::move(payload)};
     auto roster = server_->sessions().roster(owner);
-    runJob(req, owner, [this, owner, node, stored, form, roster] {
-      Outcome out;
-      auto& db = server_->db();
-      PepStore store(db);
-      auto cfg = ensureNode(store, owner, node, form.get(), out);
-      if (!cfg) return out;
-      publishInJob(store, owner, node, *cfg, stored, out);
-      setRecipients(out, owner, *cfg, roster ? rosterItems(roster) : loadRoster(owner));
-      return out;
-    },
-           [this, owner](const router::IqRequest& r, Outcome& out) {
-             auto ps = xml::make("pubsub", std::string(kPubsub));
-             auto pub = xml::make("publish", std::string(kPubsub));
-             pub->setAttr("node", out.node);
-             auto it = xml::make("item", std::string(kPubsub));
-             it->setAttr("id", out.itemId);
-             pub->addChild(it);
-             ps->addChild(pub);
-             r.result(ps);
-             deliverOutcome(owner, out);
-           });
+    runJob(
+        req, owner,
+        [this, owner, node, stored, form, roster] {
+          Outcome out;
+          auto& db = server_->db();
+          PepStore store(db);
+          auto cfg = ensureNode(store, owner, node, form.get(), out);
+          if (!cfg) return out;
+          publishInJob(store, owner, node, *cfg, stored, out);
+          setRecipients(out, owner, *cfg, roster ? rosterItems(roster) : loadRoster(owner));
+          return out;
+        },
+        [this, owner](const router::IqRequest& r, Outcome& out) {
+          auto ps = xml::make("pubsub", std::string(kPubsub));
+          auto pub = xml::make("publish", std::string(kPubsub));
+          pub->setAttr("node", out.node);
+          auto it = xml::make("item", std::string(kPubsub));
+          it->setAttr("id", out.itemId);
+          pub->addChild(it);
+          ps->addChild(pub);
+          r.result(ps);
+          deliverOutcome(owner, out);
+        });
   }
 
   // The node's configuration, created (auto-create, XEP-0163 §4.1 / XEP-0060 §7.1.4) with the
@@ -507,7 +528,8 @@ class PepModule final : public module::Module {
     out.node = node;
     out.itemId = item.id;
     if (cfg.persistItems) store.publish(owner.domain(), owner.local(), node, item, cfg.maxItems);
-    if (cfg.deliverNotifications) out.events.push_back(itemsEvent(node, itemElement(kEvent, item, cfg.deliverPayloads)));
+    if (cfg.deliverNotifications)
+      out.events.push_back(itemsEvent(node, itemElement(kEvent, item, cfg.deliverPayloads)));
     if (node == kBookmarksNs) bookmarksToPrivate(store, owner);
     if (node == kAvatarMetadataNs) avatarToVcard(store, owner, item, out);
   }
@@ -529,42 +551,44 @@ class PepModule final : public module::Module {
     if (!notifyAttr.empty()) notify = notifyAttr == "true" || notifyAttr == "1";
     const Jid owner = req.target.bare();
     auto roster = server_->sessions().roster(owner);
-    runJob(req, owner, [this, owner, node, ids, notify, roster] {
-      Outcome out;
-      PepStore store(server_->db());
-      auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-      if (!text) {
-        out.failure = failure(StanzaError::ItemNotFound);
-        return out;
-      }
-      out.config = parseConfig(*text, settings_.limits);
-      out.node = node;
-      std::vector<std::string> removed;
-      for (const auto& id : ids)
-        if (store.retract(owner.domain(), owner.local(), node, id)) removed.push_back(id);
-      if (removed.empty()) {
-        out.failure = failure(StanzaError::ItemNotFound);  // §7.2.3.5
-        return out;
-      }
-      // §7.2.2.1: notify='true' asks for notifications; without it the node's notify_retract decides.
-      if (notify.value_or(out.config.notifyRetract)) {
-        auto items = xml::make("items", std::string(kEvent));
-        items->setAttr("node", node);
-        for (const auto& id : removed) {
-          auto r = xml::make("retract", std::string(kEvent));
-          r->setAttr("id", id);
-          items->addChild(r);
-        }
-        out.events.push_back(items);
-      }
-      if (node == kBookmarksNs) bookmarksToPrivate(store, owner);
-      setRecipients(out, owner, out.config, roster ? rosterItems(roster) : loadRoster(owner));
-      return out;
-    },
-           [this, owner](const router::IqRequest& r, Outcome& out) {
-             r.result();
-             deliverOutcome(owner, out);
-           });
+    runJob(
+        req, owner,
+        [this, owner, node, ids, notify, roster] {
+          Outcome out;
+          PepStore store(server_->db());
+          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
+          if (!text) {
+            out.failure = failure(StanzaError::ItemNotFound);
+            return out;
+          }
+          out.config = parseConfig(*text, settings_.limits);
+          out.node = node;
+          std::vector<std::string> removed;
+          for (const auto& id : ids)
+            if (store.retract(owner.domain(), owner.local(), node, id)) removed.push_back(id);
+          if (removed.empty()) {
+            out.failure = failure(StanzaError::ItemNotFound);  // §7.2.3.5
+            return out;
+          }
+          // §7.2.2.1: notify='true' asks for notifications; without it the node's notify_retract decides.
+          if (notify.value_or(out.config.notifyRetract)) {
+            auto items = xml::make("items", std::string(kEvent));
+            items->setAttr("node", node);
+            for (const auto& id : removed) {
+              auto r = xml::make("retract", std::string(kEvent));
+              r->setAttr("id", id);
+              items->addChild(r);
+            }
+            out.events.push_back(items);
+          }
+          if (node == kBookmarksNs) bookmarksToPrivate(store, owner);
+          setRecipients(out, owner, out.config, roster ? rosterItems(roster) : loadRoster(owner));
+          return out;
+        },
+        [this, owner](const router::IqRequest& r, Outcome& out) {
+          r.result();
+          deliverOutcome(owner, out);
+        });
   }
 
   void doCreate(const router::IqRequest& req, const xml::Element& create, const xml::Element* configure) {
@@ -583,13 +607,15 @@ class PepModule final : public module::Module {
           return;
         }
     const Jid owner = req.target.bare();
-    runJob(req, owner, [this, owner, node, cfg] {
-      Outcome out;
-      PepStore store(server_->db());
-      createNodeChecked(store, owner, node, cfg, out);
-      return out;
-    },
-           [](const router::IqRequest& r, Outcome&) { r.result(); });
+    runJob(
+        req, owner,
+        [this, owner, node, cfg] {
+          Outcome out;
+          PepStore store(server_->db());
+          createNodeChecked(store, owner, node, cfg, out);
+          return out;
+        },
+        [](const router::IqRequest& r, Outcome&) { r.result(); });
   }
 
   void doConfigure(const router::IqRequest& req, const xml::Element& configure, bool set) {
@@ -605,33 +631,35 @@ class PepModule final : public module::Module {
       return;
     }
     const Jid owner = req.target.bare();
-    runJob(req, owner, [this, owner, node, form, set] {
-      Outcome out;
-      PepStore store(server_->db());
-      auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-      if (!text) {
-        out.failure = failure(StanzaError::ItemNotFound);
-        return out;
-      }
-      auto cfg = parseConfig(*text, settings_.limits);
-      if (!set) {
-        auto ps = xml::make("pubsub", std::string(kOwner));
-        auto c = xml::make("configure", std::string(kOwner));
-        c->setAttr("node", node);
-        c->addChild(configForm(cfg));
-        ps->addChild(c);
-        out.payload = ps;
-        return out;
-      }
-      if (auto err = applyForm(cfg, *form, settings_.limits)) {
-        out.failure = failure(StanzaError::NotAcceptable, {}, *err);  // §8.2.5.3
-        return out;
-      }
-      store.setConfig(owner.domain(), owner.local(), node, serializeConfig(cfg));
-      store.trim(owner.domain(), owner.local(), node, cfg.persistItems ? cfg.maxItems : 0);
-      return out;
-    },
-           [](const router::IqRequest& r, Outcome& out) { r.result(out.payload); });
+    runJob(
+        req, owner,
+        [this, owner, node, form, set] {
+          Outcome out;
+          PepStore store(server_->db());
+          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
+          if (!text) {
+            out.failure = failure(StanzaError::ItemNotFound);
+            return out;
+          }
+          auto cfg = parseConfig(*text, settings_.limits);
+          if (!set) {
+            auto ps = xml::make("pubsub", std::string(kOwner));
+            auto c = xml::make("configure", std::string(kOwner));
+            c->setAttr("node", node);
+            c->addChild(configForm(cfg));
+            ps->addChild(c);
+            out.payload = ps;
+            return out;
+          }
+          if (auto err = applyForm(cfg, *form, settings_.limits)) {
+            out.failure = failure(StanzaError::NotAcceptable, {}, *err);  // §8.2.5.3
+            return out;
+          }
+          store.setConfig(owner.domain(), owner.local(), node, serializeConfig(cfg));
+          store.trim(owner.domain(), owner.local(), node, cfg.persistItems ? cfg.maxItems : 0);
+          return out;
+        },
+        [](const router::IqRequest& r, Outcome& out) { r.result(out.payload); });
   }
 
   void doDeleteOrPurge(const router::IqRequest& req, const xml::Element& what, bool del) {
@@ -639,38 +667,40 @@ class PepModule final : public module::Module {
     if (!checkNode(req, node)) return;
     const Jid owner = req.target.bare();
     auto roster = server_->sessions().roster(owner);
-    runJob(req, owner, [this, owner, node, del, roster] {
-      Outcome out;
-      PepStore store(server_->db());
-      auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-      if (!text) {
-        out.failure = failure(StanzaError::ItemNotFound);
-        return out;
-      }
-      out.config = parseConfig(*text, settings_.limits);
-      out.node = node;
-      if (del)
-        store.deleteNode(owner.domain(), owner.local(), node);
-      else
-        store.purge(owner.domain(), owner.local(), node);
-      // §8.4.2 / §8.5.2: subscribers learn of it.
-      if (!del || out.config.notifyDelete) {
-        auto e = xml::make(del ? "delete" : "purge", std::string(kEvent));
-        e->setAttr("node", node);
-        out.events.push_back(e);
-      }
-      if (node == kBookmarksNs) bookmarksToPrivate(store, owner);
-      if (node == kAvatarMetadataNs) {
-        avatarVcardPhoto(owner, std::nullopt);
-        out.avatarHash = "";
-      }
-      setRecipients(out, owner, out.config, roster ? rosterItems(roster) : loadRoster(owner));
-      return out;
-    },
-           [this, owner](const router::IqRequest& r, Outcome& out) {
-             r.result();
-             deliverOutcome(owner, out);
-           });
+    runJob(
+        req, owner,
+        [this, owner, node, del, roster] {
+          Outcome out;
+          PepStore store(server_->db());
+          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
+          if (!text) {
+            out.failure = failure(StanzaError::ItemNotFound);
+            return out;
+          }
+          out.config = parseConfig(*text, settings_.limits);
+          out.node = node;
+          if (del)
+            store.deleteNode(owner.domain(), owner.local(), node);
+          else
+            store.purge(owner.domain(), owner.local(), node);
+          // §8.4.2 / §8.5.2: subscribers learn of it.
+          if (!del || out.config.notifyDelete) {
+            auto e = xml::make(del ? "delete" : "purge", std::string(kEvent));
+            e->setAttr("node", node);
+            out.events.push_back(e);
+          }
+          if (node == kBookmarksNs) bookmarksToPrivate(store, owner);
+          if (node == kAvatarMetadataNs) {
+            avatarVcardPhoto(owner, std::nullopt);
+            out.avatarHash = "";
+          }
+          setRecipients(out, owner, out.config, roster ? rosterItems(roster) : loadRoster(owner));
+          return out;
+        },
+        [this, owner](const router::IqRequest& r, Outcome& out) {
+          r.result();
+          deliverOutcome(owner, out);
+        });
   }
 
   // ---- retrieve -----------------------------------------------------------------------------------
@@ -697,49 +727,53 @@ class PepModule final : public module::Module {
     const std::string requester = req.stanza->from().bareStr();
     const std::string requesterFull = req.stanza->from().str();
     const bool self = req.fromSelf();
-    runJob(req, owner, [this, owner, node, ids, maxItems, requester, requesterFull, self] {
-      Outcome out;
-      auto& db = server_->db();
-      PepStore store(db);
-      auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-      if (!text) {
-        out.failure = failure(StanzaError::ItemNotFound);  // §6.5.9.11
-        return out;
-      }
-      auto cfg = parseConfig(*text, settings_.limits);
-      // XEP-0191 §3.3: an IQ from a JID the owner blocked gets <service-unavailable/> (the blocking
-      // module answers it first while the owner is online; this holds when the owner is offline too).
-      if (!self) {
-        if (auto from = Jid::parse(requesterFull);
-            from && blocking::matches(blocking::BlockListStore(db).load(owner), *from)) {
-          out.failure = failure(StanzaError::ServiceUnavailable);
+    runJob(
+        req, owner,
+        [this, owner, node, ids, maxItems, requester, requesterFull, self] {
+          Outcome out;
+          auto& db = server_->db();
+          PepStore store(db);
+          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
+          if (!text) {
+            out.failure = failure(StanzaError::ItemNotFound);  // §6.5.9.11
+            return out;
+          }
+          auto cfg = parseConfig(*text, settings_.limits);
+          // XEP-0191 §3.3: an IQ from a JID the owner blocked gets <service-unavailable/> (the blocking
+          // module answers it first while the owner is online; this holds when the owner is offline too).
+          if (!self) {
+            if (auto from = Jid::parse(requesterFull);
+                from && blocking::matches(blocking::BlockListStore(db).load(owner), *from)) {
+              out.failure = failure(StanzaError::ServiceUnavailable);
+              return out;
+            }
+          }
+          if (!self && cfg.access != AccessModel::Open) {
+            auto item = storage::RosterStore(db).get(owner.domain(), owner.local(), requester);
+            if (!mayAccess(cfg, item ? &*item : nullptr)) {
+              out.failure = accessFailure(cfg);
+              return out;
+            }
+          }
+          std::vector<StoredItem> found;
+          if (!ids.empty()) {
+            for (const auto& id : ids)
+              if (auto it = store.item(owner.domain(), owner.local(), node, id))
+                found.push_back(std::move(*it));
+          } else {
+            found = store.items(owner.domain(), owner.local(), node,
+                                std::min(maxItems, settings_.limits.maxItemsPerNode));
+            std::reverse(found.begin(), found.end());  // oldest first, as published
+          }
+          auto ps = xml::make("pubsub", std::string(kPubsub));
+          auto items = xml::make("items", std::string(kPubsub));
+          items->setAttr("node", node);
+          for (const auto& it : found) items->addChild(itemElement(kPubsub, it, true));
+          ps->addChild(items);
+          out.payload = ps;
           return out;
-        }
-      }
-      if (!self && cfg.access != AccessModel::Open) {
-        auto item = storage::RosterStore(db).get(owner.domain(), owner.local(), requester);
-        if (!mayAccess(cfg, item ? &*item : nullptr)) {
-          out.failure = accessFailure(cfg);
-          return out;
-        }
-      }
-      std::vector<StoredItem> found;
-      if (!ids.empty()) {
-        for (const auto& id : ids)
-          if (auto it = store.item(owner.domain(), owner.local(), node, id)) found.push_back(std::move(*it));
-      } else {
-        found = store.items(owner.domain(), owner.local(), node, std::min(maxItems, settings_.limits.maxItemsPerNode));
-        std::reverse(found.begin(), found.end());  // oldest first, as published
-      }
-      auto ps = xml::make("pubsub", std::string(kPubsub));
-      auto items = xml::make("items", std::string(kPubsub));
-      items->setAttr("node", node);
-      for (const auto& it : found) items->addChild(itemElement(kPubsub, it, true));
-      ps->addChild(items);
-      out.payload = ps;
-      return out;
-    },
-           [](const router::IqRequest& r, Outcome& out) { r.result(out.payload); });
+        },
+        [](const router::IqRequest& r, Outcome& out) { r.result(out.payload); });
   }
 
   // ---- jobs and notifications ---------------------------------------------------------------------
@@ -749,7 +783,8 @@ class PepModule final : public module::Module {
     runtime::offload(server_->pool(), runtime::Executor::current(), owner.bareStr(), std::move(work),
                      [req, done = std::move(done)](runtime::Outcome<Outcome> res) mutable {
                        if (!res.ok()) {
-                         log::warn("pep.storage.failed", "user={} error=\"{}\"", req.target.bareStr(), res.error);
+                         log::warn("pep.storage.failed", "user={} error=\"{}\"", req.target.bareStr(),
+                                   res.error);
                          req.error(StanzaError::InternalServerError);
                          return;
                        }
@@ -800,7 +835,8 @@ class PepModule final : public module::Module {
     for (const auto& c : contacts)
       if (auto j = Jid::parse(c); j && server_->router().isLocalDomain(j->domain())) sendTo(*j);
     notified_->inc(sent);
-    log::debug("pep.notify", "owner={} node={} contacts={} sent={}", owner.bareStr(), node, contacts.size(), sent);
+    log::debug("pep.notify", "owner={} node={} contacts={} sent={}", owner.bareStr(), node, contacts.size(),
+               sent);
   }
 
   // ---- caps ---------------------------------------------------------------------------------------
@@ -839,7 +875,8 @@ class PepModule final : public module::Module {
     {
       std::lock_guard lock(mu_);
       const auto now = std::chrono::steady_clock::now();
-      std::erase_if(pendingCaps_, [now](const auto& kv) { return now - kv.second.since > kCapsQueryTimeout; });
+      std::erase_if(pendingCaps_,
+                    [now](const auto& kv) { return now - kv.second.since > kCapsQueryTimeout; });
       if (!key.empty())
         for (auto& [pid, p] : pendingCaps_)
           if (p.key == key) {
@@ -856,7 +893,8 @@ class PepModule final : public module::Module {
     auto q = xml::make("query", std::string(xml::ns::kDiscoInfo));
     q->setAttr("node", ref.node + "#" + ref.ver);
     iq->addChild(q);
-    session->deliver(xmpp::Stanza::make(iq, Jid::parse(session->jid().domain()).value_or(Jid()), session->jid()));
+    session->deliver(
+        xmpp::Stanza::make(iq, Jid::parse(session->jid().domain()).value_or(Jid()), session->jid()));
   }
 
   // A disco#info answer from a client to one of our queries (on that client's executor).
@@ -920,26 +958,30 @@ class PepModule final : public module::Module {
         server_->pool(), runtime::Executor::current(), subscriber.bareStr(),
         [this, device, subscriber, owners, roster, local, caps]() mutable {
           auto& db = server_->db();
-          auto items = roster ? rosterItems(roster) : storage::RosterStore(db).load(subscriber.domain(), subscriber.local());
+          auto items = roster ? rosterItems(roster)
+                              : storage::RosterStore(db).load(subscriber.domain(), subscriber.local());
           // The contacts whose presence the subscriber sees (subscription to or both).
           for (const auto& i : items)
-            if ((i.subscription == storage::Subscription::To || i.subscription == storage::Subscription::Both))
-              if (auto j = Jid::parse(i.contact); j && local.contains(j->domain())) owners.push_back(i.contact);
+            if ((i.subscription == storage::Subscription::To ||
+                 i.subscription == storage::Subscription::Both))
+              if (auto j = Jid::parse(i.contact); j && local.contains(j->domain()))
+                owners.push_back(i.contact);
           std::vector<std::pair<Jid, xmpp::StanzaPtr>> out;
           PepStore store(db);
           for (const auto& o : owners) {
             auto owner = Jid::parse(o);
             if (!owner) continue;
             std::optional<std::optional<storage::RosterItem>> theirItem;  // the owner's item for us
-            if (*owner != subscriber &&
-                blocking::matches(blocking::BlockListStore(db).load(*owner), device))
+            if (*owner != subscriber && blocking::matches(blocking::BlockListStore(db).load(*owner), device))
               continue;  // XEP-0163 §4.3.3: the owner blocked this subscriber
             for (const auto& n : store.nodes(owner->domain(), owner->local())) {
               if (!caps->notify.contains(n.node)) continue;
               auto cfg = parseConfig(n.config, settings_.limits);
               if (cfg.sendLast != SendLast::OnSubAndPresence || !cfg.deliverNotifications) continue;
               if (*owner != subscriber) {
-                if (!theirItem) theirItem = storage::RosterStore(db).get(owner->domain(), owner->local(), subscriber.bareStr());
+                if (!theirItem)
+                  theirItem =
+                      storage::RosterStore(db).get(owner->domain(), owner->local(), subscriber.bareStr());
                 const auto& ti = *theirItem;
                 const bool shares = ti && (ti->subscription == storage::Subscription::From ||
                                            ti->subscription == storage::Subscription::Both);
@@ -947,8 +989,11 @@ class PepModule final : public module::Module {
               }
               auto last = store.items(owner->domain(), owner->local(), n.node, 1);
               if (last.empty()) continue;
-              out.emplace_back(*owner, eventMessage(*owner, itemsEvent(n.node, itemElement(kEvent, last.front(), cfg.deliverPayloads)),
-                                                    last.front().publishedAt));
+              out.emplace_back(
+                  *owner,
+                  eventMessage(*owner,
+                               itemsEvent(n.node, itemElement(kEvent, last.front(), cfg.deliverPayloads)),
+                               last.front().publishedAt));
             }
           }
           return out;
@@ -963,9 +1008,7 @@ class PepModule final : public module::Module {
 
   // ---- stanza hooks -------------------------------------------------------------------------------
 
-  static bool toOwnAccount(const xmpp::Stanza& s, const Jid& own) {
-    return s.to().empty() || s.to() == own;
-  }
+  static bool toOwnAccount(const xmpp::Stanza& s, const Jid& own) { return s.to().empty() || s.to() == own; }
 
   hooks::Action fromClient(hooks::StanzaFromClient::Context& c) {
     const auto& s = *c.stanza;
@@ -982,7 +1025,8 @@ class PepModule final : public module::Module {
         const auto* payload = s.element().firstChild();
         if (payload && payload->is("vCard", xml::ns::kVcard))
           remember(c.session.extension<PepSessionState>().vcardSets, s.id());
-        else if (payload && payload->is("query", xml::ns::kPrivate) && payload->child("storage", kLegacyBookmarksNs))
+        else if (payload && payload->is("query", xml::ns::kPrivate) &&
+                 payload->child("storage", kLegacyBookmarksNs))
           remember(c.session.extension<PepSessionState>().bookmarkSets, s.id());
       }
       return hooks::Action::Continue;
@@ -1136,7 +1180,8 @@ class PepModule final : public module::Module {
       if (!photo) return;
       card = xml::make("vCard", std::string(xml::ns::kVcard));
     }
-    if (auto current = vcardPhoto(*card); (!current && !photo) || (current && photo && current->sha1 == photo->sha1))
+    if (auto current = vcardPhoto(*card);
+        (!current && !photo) || (current && photo && current->sha1 == photo->sha1))
       return;
     auto next = vcardWithPhoto(*card, photo);
     if (next->childCount() == 0)
@@ -1191,7 +1236,8 @@ class PepModule final : public module::Module {
             meta->addChild(info);
             publishOne(kAvatarMetadataNs, photo->sha1, *meta);
           } else {
-            publishOne(kAvatarMetadataNs, util::randomToken(16), *xml::make("metadata", std::string(kAvatarMetadataNs)));
+            publishOne(kAvatarMetadataNs, util::randomToken(16),
+                       *xml::make("metadata", std::string(kAvatarMetadataNs)));
           }
           if (!outs.empty()) outs.back().avatarHash = photo ? photo->sha1 : std::string();
           return outs;
@@ -1220,7 +1266,8 @@ class PepModule final : public module::Module {
     auto text = data.get(owner.domain(), owner.local(), "private", kLegacyBookmarksNs);
     xml::ElementPtr previous;
     if (text)
-      if (auto q = xml::parseElement(*text, xml::ns::kPrivate)) previous = q->childPtr("storage", kLegacyBookmarksNs);
+      if (auto q = xml::parseElement(*text, xml::ns::kPrivate))
+        previous = q->childPtr("storage", kLegacyBookmarksNs);
     auto storage = bookmarksToLegacy(bookmarkItems(store, owner), previous.get());
     auto doc = xml::make("query", std::string(xml::ns::kPrivate));
     doc->addChild(storage);
@@ -1234,7 +1281,8 @@ class PepModule final : public module::Module {
         [this, owner] {
           Outcome out;
           auto& db = server_->db();
-          auto text = storage::UserDataStore(db).get(owner.domain(), owner.local(), "private", kLegacyBookmarksNs);
+          auto text =
+              storage::UserDataStore(db).get(owner.domain(), owner.local(), "private", kLegacyBookmarksNs);
           auto q = text ? xml::parseElement(*text, xml::ns::kPrivate) : nullptr;
           const auto* storage = q ? q->child("storage", kLegacyBookmarksNs) : nullptr;
           if (!storage) return out;
@@ -1304,7 +1352,8 @@ class PepModule final : public module::Module {
 
 extern const module::ModuleInfo kModule;
 const module::ModuleInfo kModule{
-    "pep", "XEP-0163 personal eventing (XEP-0060, XEP-0223, XEP-0402, XEP-0084/XEP-0398)", {}, true,
-    [] { return std::unique_ptr<module::Module>(new PepModule); }};
+    "pep", "XEP-0163 personal eventing (XEP-0060, XEP-0223, XEP-0402, XEP-0084/XEP-0398)", {}, true, [] {
+      return std::unique_ptr<module::Module>(new PepModule);
+    }};
 
 }  // namespace parley::xep::pep

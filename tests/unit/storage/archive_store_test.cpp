@@ -334,9 +334,11 @@ TEST_P(ArchiveStoreTest, SqlitePageQueriesUseIndexes) {
   EXPECT_NE(p2.find("mam_messages_with"), std::string::npos) << p2;
   EXPECT_EQ(p2.find("TEMP B-TREE"), std::string::npos) << p2;
   // 'start'/'end' are id ranges on the same index (schema 9 has no stamp index).
-  auto p3 = plan(cols + "domain = ? AND username = ? AND id >= ? AND stamp >= ? AND id <= ? AND stamp <= ? "
-                        "ORDER BY id LIMIT ?",
-                 {std::string("example.org"), std::string("alice"), kT0, kT0, kT0 + 5, kT0 + 5, std::int64_t{11}});
+  auto p3 =
+      plan(cols +
+               "domain = ? AND username = ? AND id >= ? AND stamp >= ? AND id <= ? AND stamp <= ? "
+               "ORDER BY id LIMIT ?",
+           {std::string("example.org"), std::string("alice"), kT0, kT0, kT0 + 5, kT0 + 5, std::int64_t{11}});
   EXPECT_NE(p3.find("mam_messages_user"), std::string::npos) << p3;
   EXPECT_EQ(p3.find("TEMP B-TREE"), std::string::npos) << p3;
 }
