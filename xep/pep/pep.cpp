@@ -338,6 +338,18 @@ class PepModule final : public module::Module {
   }
 
  private:
+  // Blocking pool: the stored configuration of `owner`'s `node`, or <item-not-found/> in `out` when the
+  // node does not exist (XEP-0060 §6.5.9.11, §7.2.3.3, §8.2.3.4, §8.4.3.2).
+  std::optional<NodeConfig> storedConfig(PepStore& store, const Jid& owner, const std::string& node,
+                                         Outcome& out) const {
+    auto text = store.nodeConfig(owner.domain(), owner.local(), node);
+    if (!text) {
+      out.failure = failure(StanzaError::ItemNotFound);
+      return std::nullopt;
+    }
+    return parseConfig(*text, settings_.limits);
+  }
+
   // ---- IQ entry points ----------------------------------------------------------------------------
 
   void pubsubSet(const router::IqRequest& req) {
@@ -556,12 +568,9 @@ class PepModule final : public module::Module {
         [this, owner, node, ids, notify, roster] {
           Outcome out;
           PepStore store(server_->db());
-          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-          if (!text) {
-            out.failure = failure(StanzaError::ItemNotFound);
-            return out;
-          }
-          out.config = parseConfig(*text, settings_.limits);
+          auto cfg = storedConfig(store, owner, node, out);
+          if (!cfg) return out;
+          out.config = std::move(*cfg);
           out.node = node;
           std::vector<std::string> removed;
           for (const auto& id : ids)
@@ -636,12 +645,9 @@ class PepModule final : public module::Module {
         [this, owner, node, form, set] {
           Outcome out;
           PepStore store(server_->db());
-          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-          if (!text) {
-            out.failure = failure(StanzaError::ItemNotFound);
-            return out;
-          }
-          auto cfg = parseConfig(*text, settings_.limits);
+          auto stored = storedConfig(store, owner, node, out);
+          if (!stored) return out;
+          auto& cfg = *stored;
           if (!set) {
             auto ps = xml::make("pubsub", std::string(kOwner));
             auto c = xml::make("configure", std::string(kOwner));
@@ -672,12 +678,9 @@ class PepModule final : public module::Module {
         [this, owner, node, del, roster] {
           Outcome out;
           PepStore store(server_->db());
-          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-          if (!text) {
-            out.failure = failure(StanzaError::ItemNotFound);
-            return out;
-          }
-          out.config = parseConfig(*text, settings_.limits);
+          auto cfg = storedConfig(store, owner, node, out);
+          if (!cfg) return out;
+          out.config = std::move(*cfg);
           out.node = node;
           if (del)
             store.deleteNode(owner.domain(), owner.local(), node);
@@ -733,12 +736,9 @@ class PepModule final : public module::Module {
           Outcome out;
           auto& db = server_->db();
           PepStore store(db);
-          auto text = store.nodeConfig(owner.domain(), owner.local(), node);
-          if (!text) {
-            out.failure = failure(StanzaError::ItemNotFound);  // §6.5.9.11
-            return out;
-          }
-          auto cfg = parseConfig(*text, settings_.limits);
+          auto stored = storedConfig(store, owner, node, out);
+          if (!stored) return out;
+          auto& cfg = *stored;
           // XEP-0191 §3.3: an IQ from a JID the owner blocked gets <service-unavailable/> (the blocking
           // module answers it first while the owner is online; this holds when the owner is offline too).
           if (!self) {
