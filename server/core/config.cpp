@@ -264,6 +264,7 @@ Config loadConfig(const std::string& path) {
     TableReader r(path, *t, "tls");
     cfg.tls.minVersion = r.getChoice("min_version", "1.2", {"1.2", "1.3"});
     cfg.tls.ciphers = r.getString("ciphers", "");
+    cfg.tls.recordLayer = r.getChoice("record_layer", "parley", {"parley", "openssl"});
     r.finish();
   }
 

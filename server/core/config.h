@@ -40,8 +40,9 @@ struct ListenerConfig {
 enum class ResourceConflict { KickOld, RefuseNew };
 
 struct TlsConfig {
-  std::string minVersion = "1.2";  // "1.2" or "1.3"
-  std::string ciphers;             // TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 suites are OpenSSL's
+  std::string minVersion = "1.2";      // "1.2" or "1.3"
+  std::string ciphers;                 // TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 suites are OpenSSL's
+  std::string recordLayer = "parley";  // "parley" (taken over after a TLS 1.3 handshake) or "openssl"
 };
 
 struct C2sConfig {

@@ -3,13 +3,16 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "server/log/log.h"
+#include "server/net/tls13_records.h"
 #include "server/net/tls_context.h"
 #include "server/runtime/asio.h"
 
@@ -17,16 +20,17 @@ namespace parley::net {
 
 namespace {
 
-constexpr std::size_t kChunk = 16 * 1024;  // one TLS record
-constexpr int kReadsPerWakeup = 8;         // fairness between connections on one thread
+constexpr std::size_t kChunk = 16 * 1024;     // one TLS record's plaintext
+constexpr std::size_t kReadSize = 32 * 1024;  // room for a whole maximum-size TLS record and more
+constexpr int kReadsPerWakeup = 8;            // fairness between connections on one thread
 
-// One read buffer and one TLS write gather buffer per network thread: idle connections own none.
+// One read buffer and one TLS write buffer per network thread: idle connections own none.
 char* threadReadBuffer() {
-  thread_local std::array<char, kChunk> buf;
+  thread_local std::array<char, kReadSize> buf;
   return buf.data();
 }
 char* threadWriteBuffer() {
-  thread_local std::array<char, kChunk> buf;
+  thread_local std::array<char, kChunk + Tls13Records::kSealOverhead> buf;
   return buf.data();
 }
 
@@ -47,10 +51,28 @@ struct Connection::Impl {
     sock.non_blocking(true, ec);
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
   }
+  ~Impl() {
+    if (certContext) SSL_CTX_free(certContext);
+  }
   asio::ip::tcp::socket sock;
   std::unique_ptr<asio::steady_timer> closeTimer;
   bool tlsPending = false;  // startTls() waits for queued plaintext to go out first
   const TlsContexts* tlsContexts = nullptr;
+  std::unique_ptr<Tls13Capture> capture;  // during a handshake that may hand the record layer over
+
+  // After the handover (tls13_records.h). rx: received bytes not opened yet (a partial record, or
+  // records kept while reading is paused). tx: protected bytes not written yet (the rest of a record
+  // the socket took only part of, and control records). Both are empty and unallocated when idle.
+  std::unique_ptr<Tls13Records> records;
+  std::string rx;
+  std::string tx;
+  std::size_t txSent = 0;
+  std::size_t creditAt = 0;     // where in tx the application-data record ends…
+  std::size_t creditBytes = 0;  // …and its plaintext, counted as written once all of it has left
+  // What channel binding and the stream header still need once the SSL object is gone.
+  SSL_CTX* certContext = nullptr;
+  std::string sni;
+  std::array<char, 32> exporter{};
 };
 
 Connection::Connection(runtime::Executor executor, int fd, std::string remoteAddress, ConnectionLimits limits)
@@ -69,9 +91,29 @@ void Connection::setOwner(std::weak_ptr<void> owner, ConnectionHandler* handler)
 }
 
 std::string Connection::sniName() const {
-  if (!ssl_) return {};
+  if (!ssl_) return impl_->sni;
   const char* n = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
   return n ? n : "";
+}
+
+bool Connection::ownRecordLayer() const {
+  return impl_->records != nullptr;
+}
+
+std::string Connection::tlsServerEndPoint() const {
+  if (ssl_) return tlsEstablished_ ? net::tlsServerEndPoint(ssl_) : std::string();
+  return impl_->certContext ? contextServerEndPoint(impl_->certContext) : std::string();
+}
+
+std::string Connection::tlsExporter() const {
+  if (ssl_) return tlsEstablished_ ? net::tlsExporter(ssl_) : std::string();
+  if (!impl_->records) return {};
+  return std::string(impl_->exporter.data(), impl_->exporter.size());
+}
+
+bool Connection::channelBindingAvailable() const {
+  if (ssl_) return tlsEstablished_ && (tlsServerEndPointAvailable(ssl_) || tlsExporterAvailable(ssl_));
+  return impl_->records != nullptr;  // TLS 1.3: tls-exporter at least
 }
 
 void Connection::startReading() {
@@ -110,13 +152,17 @@ void Connection::armRead() {
 }
 
 void Connection::onReadable() {
+  if (impl_->records) {
+    readRecords();
+    return;
+  }
   char* buf = threadReadBuffer();
   for (int i = 0; i < kReadsPerWakeup; ++i) {
     if (paused_ || closed_ || closing_) return;
     ssize_t n;
     if (ssl_) {
       ERR_clear_error();
-      int r = SSL_read(ssl_, buf, static_cast<int>(kChunk));
+      int r = SSL_read(ssl_, buf, static_cast<int>(kReadSize));
       if (r <= 0) {
         int err = SSL_get_error(ssl_, r);
         if (err == SSL_ERROR_WANT_READ) break;
@@ -135,7 +181,7 @@ void Connection::onReadable() {
       }
       n = r;
     } else {
-      n = ::recv(impl_->sock.native_handle(), buf, kChunk, 0);
+      n = ::recv(impl_->sock.native_handle(), buf, kReadSize, 0);
       if (n == 0) {
         finishClose("peer closed");
         return;
@@ -219,6 +265,7 @@ void Connection::waitWritable() {
 
 void Connection::flush() {
   const int fd = impl_->sock.native_handle();
+  if (impl_->records && !flushRecords()) return;
   while (queueHead_ < queue_.size()) {
     ssize_t n;
     if (ssl_) {
@@ -271,22 +318,9 @@ void Connection::flush() {
         return;
       }
     }
-    // Consume n bytes from the queue.
-    std::size_t left = static_cast<std::size_t>(n);
-    queuedBytes_ -= left;
-    bytesWritten_ += left;
-    while (left > 0) {
-      std::size_t avail = queue_[queueHead_]->size() - frontOffset_;
-      if (left >= avail) {
-        left -= avail;
-        queue_[queueHead_].reset();
-        ++queueHead_;
-        frontOffset_ = 0;
-      } else {
-        frontOffset_ += left;
-        left = 0;
-      }
-    }
+    queuedBytes_ -= static_cast<std::size_t>(n);
+    bytesWritten_ += static_cast<std::size_t>(n);
+    consumeQueue(static_cast<std::size_t>(n));
   }
   // Drained.
   queue_.clear();
@@ -302,13 +336,37 @@ void Connection::flush() {
     ssl_ = impl_->tlsContexts->newSsl();
     SSL_set_fd(ssl_, fd);
     SSL_set_accept_state(ssl_);
+    if (impl_->tlsContexts->ownRecordLayer()) {
+      // Read exactly the handshake's records, so that what the client sends after its Finished is still
+      // in the socket when the record layer changes hands.
+      SSL_set_read_ahead(ssl_, 0);
+      impl_->capture = std::make_unique<Tls13Capture>();
+      attachTls13Capture(ssl_, impl_->capture.get());
+    }
     continueHandshake();
     return;
   }
   if (closing_) finishClose("closed");
 }
 
+// Drops n bytes from the front of the queue (the caller accounts for them).
+void Connection::consumeQueue(std::size_t n) {
+  while (n > 0) {
+    std::size_t avail = queue_[queueHead_]->size() - frontOffset_;
+    if (n >= avail) {
+      n -= avail;
+      queue_[queueHead_].reset();
+      ++queueHead_;
+      frontOffset_ = 0;
+    } else {
+      frontOffset_ += n;
+      n = 0;
+    }
+  }
+}
+
 void Connection::startTls(const TlsContexts& contexts, std::function<void(bool, std::string)> done) {
+  tlsStarted_ = true;
   handshakeDone_ = std::move(done);
   impl_->tlsContexts = &contexts;
   impl_->tlsPending = true;
@@ -322,11 +380,12 @@ void Connection::continueHandshake() {
   if (r == 1) {
     handshaking_ = false;
     tlsEstablished_ = true;
+    if (impl_->capture) handOverRecordLayer();
     auto done = std::move(handshakeDone_);
     if (done) done(true, {});
     if (!closed_ && !closing_) {
       if (queueHead_ < queue_.size()) flush();
-      if (SSL_has_pending(ssl_)) {
+      if (ssl_ && SSL_has_pending(ssl_)) {
         // Read-ahead took the client's first bytes with its last handshake record: the socket will not
         // say readable for them again.
         executor_.post([this, self = keepAlive()] {
@@ -369,6 +428,231 @@ void Connection::continueHandshake() {
   if (done) done(false, reason);
 }
 
+// After a TLS 1.3 handshake: continue with our own record layer and free the SSL object
+// (tls13_records.h), keeping what channel binding and the stream header still need.
+void Connection::handOverRecordLayer() {
+  auto capture = std::move(impl_->capture);
+  detachTls13Capture(ssl_);
+  auto records = handOverTls13(ssl_, *capture);
+  const std::string exporter = records ? net::tlsExporter(ssl_) : std::string();
+  if (!records || exporter.size() != impl_->exporter.size()) {
+    SSL_set_read_ahead(ssl_, 1);  // OpenSSL keeps the connection (TLS 1.2, another suite)
+    log::debug("net.tls_record_layer", "peer={} layer=openssl version={}", remoteAddress_,
+               SSL_get_version(ssl_));
+    return;
+  }
+  log::debug("net.tls_record_layer", "peer={} layer=parley cipher={} server_seq={}", remoteAddress_,
+             SSL_CIPHER_get_name(SSL_get_current_cipher(ssl_)), records->writeSeq());
+  std::memcpy(impl_->exporter.data(), exporter.data(), exporter.size());
+  impl_->sni = sniName();
+  impl_->certContext = SSL_get_SSL_CTX(ssl_);
+  SSL_CTX_up_ref(impl_->certContext);
+  SSL_free(ssl_);
+  ssl_ = nullptr;
+  impl_->records = std::move(records);
+}
+
+void Connection::readRecords() {
+  char* buf = threadReadBuffer();
+  // Records kept while reading was paused come first.
+  if (!impl_->rx.empty() && !openRecords(nullptr, 0)) return;
+  for (int i = 0; i < kReadsPerWakeup; ++i) {
+    if (paused_ || closed_ || closing_) return;
+    ssize_t n = ::recv(impl_->sock.native_handle(), buf, kReadSize, 0);
+    if (n == 0) {
+      finishClose("peer closed");  // TCP closed without a TLS close_notify: common, harmless here
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      finishClose(std::strerror(errno));
+      return;
+    }
+    if (!openRecords(buf, static_cast<std::size_t>(n))) return;
+  }
+  armRead();
+}
+
+// Opens and delivers the whole records in what was kept plus `data`; keeps the rest. False when the
+// connection ended or reading paused (the rest is kept for resumeReading()).
+bool Connection::openRecords(char* data, std::size_t size) {
+  Impl& I = *impl_;
+  std::string held;  // never touched by the handler: onData() may close the connection
+  if (!I.rx.empty()) {
+    held = std::move(I.rx);
+    I.rx = std::string();
+    if (size) held.append(data, size);
+    data = held.data();
+    size = held.size();
+  }
+  std::size_t off = 0;
+  bool more = true;
+  while (true) {
+    if (closed_) return false;
+    if (paused_ || closing_) {
+      more = false;
+      break;
+    }
+    std::optional<TlsAlert> bad;
+    const std::size_t recSize = Tls13Records::recordSize(std::string_view(data + off, size - off), bad);
+    if (bad) {
+      failTls(static_cast<int>(*bad), "malformed TLS record");
+      return false;
+    }
+    if (recSize == 0 || recSize > size - off) break;  // not all here yet
+    TlsAlert alert{};
+    auto rec = I.records->open(data + off, recSize, alert);
+    off += recSize;
+    if (!rec) {
+      failTls(static_cast<int>(alert), "TLS record rejected");
+      return false;
+    }
+    if (I.records->handshakePending() && rec->type != Tls13Records::kHandshake) {
+      failTls(static_cast<int>(TlsAlert::UnexpectedMessage), "TLS record inside a split handshake message");
+      return false;
+    }
+    if (rec->type == Tls13Records::kApplicationData) {
+      if (rec->size) handler_->onData(std::string_view(rec->data, rec->size));
+    } else if (rec->type == Tls13Records::kHandshake) {
+      std::string reply;
+      if (!I.records->onHandshakeData(std::string_view(rec->data, rec->size), reply, alert)) {
+        failTls(static_cast<int>(alert), "unexpected TLS handshake message");
+        return false;
+      }
+      if (!reply.empty()) sendProtected(std::move(reply));
+    } else if (rec->type == Tls13Records::kAlert) {
+      // RFC 8446 §6: one alert per record, never split or coalesced.
+      if (rec->size != 2) {
+        failTls(static_cast<int>(TlsAlert::DecodeError), "malformed TLS alert");
+        return false;
+      }
+      const auto desc = static_cast<std::uint8_t>(rec->data[1]);
+      if (desc == static_cast<std::uint8_t>(TlsAlert::CloseNotify)) {
+        finishClose("peer closed TLS");
+        return false;
+      }
+      if (desc != static_cast<std::uint8_t>(TlsAlert::UserCanceled)) {  // §6.1: a close_notify follows it
+        finishClose(fmt::format("TLS alert {} from the peer", desc));
+        return false;
+      }
+    } else {
+      failTls(static_cast<int>(TlsAlert::UnexpectedMessage), "unexpected TLS content type");
+      return false;
+    }
+  }
+  if (off < size) I.rx.assign(data + off, size - off);
+  return more;
+}
+
+// Queues protected control records (a KeyUpdate) after whatever is protected already.
+void Connection::sendProtected(std::string records) {
+  Impl& I = *impl_;
+  if (I.txSent == I.tx.size()) {
+    I.tx = std::move(records);
+    I.txSent = 0;
+  } else {
+    I.tx.append(records);
+  }
+  if (!writing_) flush();
+}
+
+// Sends `alert` (best effort: not when a record is half written) and closes.
+void Connection::failTls(int alert, std::string_view reason) {
+  Impl& I = *impl_;
+  std::string out;
+  if (I.txSent == I.tx.size() && I.records->sealAlert(static_cast<TlsAlert>(alert), out)) {
+    [[maybe_unused]] ssize_t n =
+        ::send(I.sock.native_handle(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  I.tx = std::string();  // nothing after the alert, not even close_notify
+  I.txSent = 0;
+  I.records.reset();
+  log::debug("net.tls_alert", "peer={} alert={} reason={}", remoteAddress_, alert, reason);
+  finishClose(fmt::format("TLS: {}", reason));
+}
+
+// The write side after the handover: one record per system call, the plaintext counted as written
+// once its whole record has left. True when everything is out; otherwise a write wait is armed (or
+// the connection ended).
+bool Connection::flushRecords() {
+  Impl& I = *impl_;
+  const int fd = I.sock.native_handle();
+  while (true) {
+    if (I.txSent < I.tx.size()) {
+      ssize_t n = ::send(fd, I.tx.data() + I.txSent, I.tx.size() - I.txSent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          waitWritable();
+          return false;
+        }
+        finishClose(std::strerror(errno));
+        return false;
+      }
+      I.txSent += static_cast<std::size_t>(n);
+      if (I.creditBytes && I.txSent >= I.creditAt) {
+        queuedBytes_ -= I.creditBytes;
+        bytesWritten_ += I.creditBytes;
+        I.creditBytes = 0;
+      }
+      if (I.txSent == I.tx.size()) {
+        I.tx = std::string();
+        I.txSent = 0;
+      }
+      continue;
+    }
+    if (queueHead_ >= queue_.size()) return true;
+    if (I.records->writeKeyDue()) {  // RFC 8446 §5.5
+      if (!I.records->appendKeyUpdate(I.tx)) {
+        finishClose("TLS key update failed");
+        return false;
+      }
+      I.txSent = 0;
+      continue;
+    }
+    // Gather small stanzas into one record.
+    char* buf = threadWriteBuffer();
+    char* plain = buf + Tls13Records::kHeaderSize;
+    std::size_t len = 0;
+    std::size_t off = frontOffset_;
+    for (std::size_t i = queueHead_; i < queue_.size() && len < kChunk; ++i) {
+      const std::string& b = *queue_[i];
+      std::size_t take = std::min(b.size() - off, kChunk - len);
+      std::memcpy(plain + len, b.data() + off, take);
+      len += take;
+      off = 0;
+    }
+    const std::size_t recSize = I.records->seal(Tls13Records::kApplicationData, buf, len);
+    if (recSize == 0) {
+      finishClose("TLS encryption failed");
+      return false;
+    }
+    consumeQueue(len);
+    ssize_t n;
+    do {
+      n = ::send(fd, buf, recSize, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      finishClose(std::strerror(errno));
+      return false;
+    }
+    const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+    if (sent == recSize) {
+      queuedBytes_ -= len;
+      bytesWritten_ += len;
+      continue;
+    }
+    // The record is sealed (its sequence number is spent): keep the rest of it for later.
+    I.tx.assign(buf + sent, recSize - sent);
+    I.txSent = 0;
+    I.creditAt = I.tx.size();
+    I.creditBytes = len;
+    waitWritable();
+    return false;
+  }
+}
+
 void Connection::close(std::chrono::milliseconds timeout) {
   if (closed_ || closing_) return;
   closing_ = true;
@@ -409,7 +693,16 @@ void Connection::finishClose(std::string_view reason) {
     ERR_clear_error();
     SSL_shutdown(ssl_);
     ERR_clear_error();
+  } else if (impl_->records && impl_->txSent == impl_->tx.size()) {
+    std::string alert;
+    if (impl_->records->sealAlert(TlsAlert::CloseNotify, alert)) {
+      [[maybe_unused]] ssize_t n =
+          ::send(impl_->sock.native_handle(), alert.data(), alert.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
   }
+  impl_->rx = std::string();
+  impl_->tx = std::string();
+  impl_->txSent = impl_->creditBytes = 0;
   if (impl_->closeTimer) impl_->closeTimer->cancel();
   impl_->sock.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   impl_->sock.close(ec);

@@ -1,7 +1,8 @@
 // DESIGN: a Connection is the byte pipe under one XML stream: a TCP socket, optionally wrapped in TLS
 // (STARTTLS or direct TLS). It is built for many idle connections:
 //  - reads use a readiness wait and one read buffer per network thread, so an idle connection owns no
-//    read buffer; OpenSSL runs directly on the socket with SSL_MODE_RELEASE_BUFFERS;
+//    read buffer; OpenSSL runs directly on the socket with SSL_MODE_RELEASE_BUFFERS, and after a TLS 1.3
+//    handshake the connection frees its SSL object and protects records itself (tls13_records.h);
 //  - writes go through a queue of shared immutable buffers with exactly one write in flight; a
 //    fan-out queues the same buffer on every recipient;
 //  - backpressure: past `pauseBytes` of unsent output the owner is told to stop producing (and reading
@@ -23,6 +24,8 @@
 
 #include "server/net/transport.h"
 #include "server/runtime/executor.h"
+
+typedef struct ssl_st SSL;
 
 namespace parley::net {
 
@@ -54,10 +57,14 @@ class Connection final : public Transport {
 
   // Starts the TLS handshake as server. `done(ok)` runs on the executor. Bytes read before this call
   // must have been consumed (STARTTLS discards anything pipelined after <starttls/>).
-  bool canStartTls() const override { return ssl_ == nullptr; }
+  bool canStartTls() const override { return !tlsStarted_; }
   void startTls(const TlsContexts& contexts, std::function<void(bool ok, std::string error)> done) override;
-  bool secure() const override { return ssl_ != nullptr && tlsEstablished_; }
-  SSL* ssl() const override { return ssl_; }
+  bool secure() const override { return tlsEstablished_; }
+  std::string tlsServerEndPoint() const override;
+  std::string tlsExporter() const override;
+  bool channelBindingAvailable() const override;
+  // Whether the record layer was handed over from OpenSSL after the handshake (tls13_records.h).
+  bool ownRecordLayer() const;
   std::string sniName() const;
   std::string serverName() const override { return sniName(); }
 
@@ -75,6 +82,13 @@ class Connection final : public Transport {
   void flush();
   void waitWritable();
   void continueHandshake();
+  void handOverRecordLayer();
+  void readRecords();
+  bool openRecords(char* data, std::size_t size);
+  bool flushRecords();
+  void sendProtected(std::string records);
+  void failTls(int alert, std::string_view reason);
+  void consumeQueue(std::size_t n);
   void finishClose(std::string_view reason);
   std::shared_ptr<void> keepAlive() const { return owner_.lock(); }
 
@@ -100,6 +114,7 @@ class Connection final : public Transport {
   bool writing_ = false;  // a write wait is armed
   bool readWaitForWrite_ = false;
   bool backpressured_ = false;
+  bool tlsStarted_ = false;
   bool tlsEstablished_ = false;
   bool handshaking_ = false;
   bool closing_ = false;

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "server/log/log.h"
+#include "server/net/tls13_records.h"
 
 namespace parley::net {
 
@@ -80,12 +81,15 @@ SSL_CTX* makeContext(const core::Config& config, const core::HostConfig& host) {
   // ticket costs the login an encryption, a MAC and a record.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_num_tickets(ctx, 1);
+  // The record-layer handover takes the application traffic secrets from the key log. The callback
+  // keeps them only for a connection that attached a capture (never written anywhere).
+  if (config.tls.recordLayer == "parley") SSL_CTX_set_keylog_callback(ctx, tls13KeylogCallback);
   return ctx;
 }
 
 }  // namespace
 
-TlsContexts::TlsContexts(const core::Config& config) {
+TlsContexts::TlsContexts(const core::Config& config) : ownRecordLayer_(config.tls.recordLayer == "parley") {
   for (const auto& host : config.hosts) {
     SSL_CTX* ctx = makeContext(config, host);
     byDomain_[host.domain] = ctx;
@@ -114,8 +118,9 @@ SSL_CTX* TlsContexts::contextFor(std::string_view domain) const {
   return it == byDomain_.end() ? nullptr : it->second;
 }
 
-std::string tlsServerEndPoint(SSL* ssl) {
-  X509* cert = SSL_get_certificate(ssl);
+namespace {
+
+std::string certificateEndPoint(X509* cert) {
   if (!cert) return {};
   // RFC 5929 §4.1: the certificate's signature hash, except MD5 and SHA-1 become SHA-256.
   int mdNid = 0, pkNid = 0;
@@ -130,6 +135,16 @@ std::string tlsServerEndPoint(SSL* ssl) {
   unsigned int len = 0;
   if (X509_digest(cert, md, out, &len) != 1) return {};
   return std::string(reinterpret_cast<char*>(out), len);
+}
+
+}  // namespace
+
+std::string tlsServerEndPoint(SSL* ssl) {
+  return certificateEndPoint(SSL_get_certificate(ssl));
+}
+
+std::string contextServerEndPoint(SSL_CTX* ctx) {
+  return certificateEndPoint(SSL_CTX_get0_certificate(ctx));
 }
 
 std::string tlsExporter(SSL* ssl) {

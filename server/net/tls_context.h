@@ -27,14 +27,20 @@ class TlsContexts {
   // A new server-side SSL for a connection (SNI switches it to the right host's context).
   SSL* newSsl() const;
   SSL_CTX* contextFor(std::string_view domain) const;  // nullptr if unknown
+  // [tls] record_layer = "parley": connections take over the record layer after a TLS 1.3 handshake
+  // (tls13_records.h).
+  bool ownRecordLayer() const { return ownRecordLayer_; }
 
  private:
+  bool ownRecordLayer_ = true;
   SSL_CTX* defaultCtx_ = nullptr;
   std::map<std::string, SSL_CTX*, std::less<>> byDomain_;
 };
 
 // RFC 5929 §4.1: hash of the certificate the server presented on this connection.
 std::string tlsServerEndPoint(SSL* ssl);
+// The same for a context's certificate (a connection whose SSL object is gone keeps its context).
+std::string contextServerEndPoint(SSL_CTX* ctx);
 // RFC 9266: keying material for channel binding (only for TLS 1.3; empty otherwise).
 std::string tlsExporter(SSL* ssl);
 // Whether the two above would give data, without computing it.

@@ -22,8 +22,6 @@
 
 #include "server/runtime/executor.h"
 
-typedef struct ssl_st SSL;
-
 namespace parley::net {
 
 class TlsContexts;
@@ -105,8 +103,12 @@ class Transport {
                         std::function<void(bool ok, std::string error)> done) {
     done(false, "STARTTLS is not available on this transport");
   }
-  // The OpenSSL object under the stream, for channel binding (nullptr when there is none to bind to).
-  virtual SSL* ssl() const { return nullptr; }
+  // Channel binding to the TLS under the stream: RFC 5929 §4 tls-server-end-point (a hash of the
+  // server certificate) and RFC 9266 tls-exporter (TLS 1.3 only). Empty when that type is not
+  // available; channelBindingAvailable() says whether either is, without computing them.
+  virtual std::string tlsServerEndPoint() const { return {}; }
+  virtual std::string tlsExporter() const { return {}; }
+  virtual bool channelBindingAvailable() const { return false; }
   // The name the client asked for before the XML stream: TLS SNI, or the HTTP Host of a WebSocket.
   virtual std::string serverName() const { return {}; }
 

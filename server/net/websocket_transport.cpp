@@ -13,6 +13,7 @@
 
 #include "server/http/upgrade.h"
 #include "server/log/log.h"
+#include "server/net/tls_context.h"
 
 namespace parley::net {
 
@@ -132,7 +133,18 @@ class WebSocketTransport final : public Transport {
   std::uint64_t bytesWritten() const override { return bytesWritten_; }
 
   bool secure() const override { return secure_; }
-  SSL* ssl() const override { return sslOf(const_cast<websocket::stream<Next>&>(ws_)); }
+  std::string tlsServerEndPoint() const override {
+    SSL* ssl = sslOf(const_cast<websocket::stream<Next>&>(ws_));
+    return ssl ? net::tlsServerEndPoint(ssl) : std::string();
+  }
+  std::string tlsExporter() const override {
+    SSL* ssl = sslOf(const_cast<websocket::stream<Next>&>(ws_));
+    return ssl ? net::tlsExporter(ssl) : std::string();
+  }
+  bool channelBindingAvailable() const override {
+    SSL* ssl = sslOf(const_cast<websocket::stream<Next>&>(ws_));
+    return ssl && (net::tlsServerEndPointAvailable(ssl) || net::tlsExporterAvailable(ssl));
+  }
   std::string serverName() const override { return host_; }
 
   void close(std::chrono::milliseconds timeout) override {

@@ -435,17 +435,16 @@ bool InboundStream::mechanismOffered(std::string_view mech) const {
 
 sasl::ChannelBindings InboundStream::channelBindings() const {
   sasl::ChannelBindings cb;
-  if (!conn_->secure() || !conn_->ssl()) return cb;  // secure through a trusted proxy: no TLS to bind to
-  cb.tlsServerEndPoint = net::tlsServerEndPoint(conn_->ssl());
-  cb.tlsExporter = net::tlsExporter(conn_->ssl());
+  if (!conn_->secure()) return cb;  // (secure through a trusted proxy: empty, no TLS to bind to)
+  cb.tlsServerEndPoint = conn_->tlsServerEndPoint();
+  cb.tlsExporter = conn_->tlsExporter();
   return cb;
 }
 
 // Whether channelBindings() would offer any type, without computing the data (a certificate hash and
 // a TLS export on every login otherwise; only -PLUS exchanges need them).
 bool InboundStream::channelBindingAvailable() const {
-  if (!conn_->secure() || !conn_->ssl()) return false;
-  return net::tlsServerEndPointAvailable(conn_->ssl()) || net::tlsExporterAvailable(conn_->ssl());
+  return conn_->secure() && conn_->channelBindingAvailable();
 }
 
 void InboundStream::sendFeatures() {

@@ -6,11 +6,13 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/util/crypto.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
@@ -180,6 +182,146 @@ TEST_F(TlsTest, RenegotiationIsRefused) {
   const int r = SSL_do_handshake(c.first);
   EXPECT_NE(r, 1) << "the server renegotiated";
   EXPECT_EQ(SSL_renegotiate_pending(c.first), 1);
+  closeClient(c);
+}
+
+// A TLS 1.3 client of the direct-TLS port offering one cipher suite, with what it needs to look at the
+// record layer from outside: the raw socket, and a count of the KeyUpdate messages it received.
+class Tls13Client {
+ public:
+  Tls13Client(std::uint16_t port, const char* suite) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+    SSL_CTX_set_ciphersuites(ctx_, suite);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    SSL_set_tlsext_host_name(ssl_, "localhost");
+    SSL_set_msg_callback(ssl_, [](int writeP, int, int type, const void* buf, std::size_t len, SSL*,
+                                  void* arg) {
+      if (!writeP && type == SSL3_RT_HANDSHAKE && len > 0 && static_cast<const unsigned char*>(buf)[0] == 24)
+        ++*static_cast<int*>(arg);  // RFC 8446 §4.6.3 KeyUpdate
+    });
+    SSL_set_msg_callback_arg(ssl_, &keyUpdates_);
+    connected_ = SSL_connect(ssl_) == 1;
+  }
+  ~Tls13Client() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return connected_; }
+  SSL* ssl() const { return ssl_; }
+  int fd() const { return fd_; }
+  int keyUpdates() const { return keyUpdates_; }
+  bool write(std::string_view data) {
+    return SSL_write(ssl_, data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size());
+  }
+  // Reads until `needle` arrives; false on a timeout, an error or the end of the stream.
+  bool readUntil(std::string_view needle) {
+    char buf[4096];
+    while (received_.find(needle) == std::string::npos) {
+      int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n <= 0) {
+        lastError_ = SSL_get_error(ssl_, n);
+        return false;
+      }
+      received_.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  int lastError() const { return lastError_; }
+  const std::string& received() const { return received_; }
+
+ private:
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  bool connected_ = false;
+  int keyUpdates_ = 0;
+  int lastError_ = 0;
+  std::string received_;
+};
+
+constexpr const char* kStreamHeader =
+    "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' "
+    "xmlns:stream='http://etherx.jabber.org/streams'>";
+
+// After a TLS 1.3 handshake the server protects records itself (server/net/tls13_records.h). Every
+// suite a client may pick carries the stream, and a client's KeyUpdate asking for ours (RFC 8446
+// §4.6.3) is answered and the stream goes on with the new keys both ways.
+TEST_F(TlsTest, EveryTls13SuiteAndKeyUpdatesCarryTheStream) {
+  for (const char* suite :
+       {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+    SCOPED_TRACE(suite);
+    const auto logFrom = server.logs().size();
+    Tls13Client c(server.tlsPort(), suite);
+    ASSERT_TRUE(c.connected());
+    EXPECT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(c.ssl())), suite);
+    // The handover happened (one session ticket already protected by OpenSSL: sequence 1).
+    EXPECT_TRUE(server.waitForLog(std::string("layer=parley cipher=") + suite + " server_seq=1",
+                                  std::chrono::seconds(5), logFrom));
+    ASSERT_TRUE(c.write(kStreamHeader));
+    ASSERT_TRUE(c.readUntil("</stream:features>"));
+    ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+    // SASL PLAIN (offered inside TLS): its answer comes under the server's next key.
+    const std::string plain = std::string("\0alice\0alice-secret", 19);
+    ASSERT_TRUE(c.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+                        util::base64Encode(plain) + "</auth>"));
+    ASSERT_TRUE(c.readUntil("<success")) << c.received();
+    EXPECT_EQ(c.keyUpdates(), 1);
+    // And once more without asking: only the client's key changes.
+    ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+    ASSERT_TRUE(c.write(kStreamHeader));
+    ASSERT_TRUE(c.readUntil("urn:ietf:params:xml:ns:xmpp-bind"));
+    EXPECT_EQ(c.keyUpdates(), 1);
+    // Closing the stream: the server answers </stream:stream> and a TLS close_notify.
+    ASSERT_TRUE(c.write("</stream:stream>"));
+    EXPECT_TRUE(c.readUntil("</stream:stream>"));
+    EXPECT_FALSE(c.readUntil("never"));
+    EXPECT_EQ(c.lastError(), SSL_ERROR_ZERO_RETURN);
+  }
+}
+
+// A record that does not authenticate (RFC 8446 §5.2) ends the connection with a bad_record_mac alert
+// the client can read, and nothing of it reaches the stream.
+TEST_F(TlsTest, ForgedRecordGetsBadRecordMac) {
+  Tls13Client c(server.tlsPort(), "TLS_AES_128_GCM_SHA256");
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.write(kStreamHeader));
+  ASSERT_TRUE(c.readUntil("</stream:features>"));
+  std::string forged("\x17\x03\x03\x00\x20", 5);
+  forged += std::string(32, '\x5a');
+  ASSERT_EQ(::send(c.fd(), forged.data(), forged.size(), MSG_NOSIGNAL), static_cast<ssize_t>(forged.size()));
+  EXPECT_FALSE(c.readUntil("never"));
+  EXPECT_EQ(c.lastError(), SSL_ERROR_SSL);
+  EXPECT_EQ(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_SSLV3_ALERT_BAD_RECORD_MAC);
+}
+
+// TLS 1.2 stays with OpenSSL's record layer: the stream works there too.
+TEST_F(TlsTest, Tls12CarriesTheStream) {
+  const auto logFrom = server.logs().size();
+  auto c = tls12Client(server.tlsPort(), "ECDHE-ECDSA-AES128-GCM-SHA256");
+  ASSERT_NE(c.first, nullptr);
+  EXPECT_TRUE(server.waitForLog("layer=openssl version=TLSv1.2", std::chrono::seconds(5), logFrom));
+  const std::string header = kStreamHeader;
+  ASSERT_EQ(SSL_write(c.first, header.data(), static_cast<int>(header.size())),
+            static_cast<int>(header.size()));
+  std::string got;
+  char buf[4096];
+  while (got.find("</stream:features>") == std::string::npos) {
+    int n = SSL_read(c.first, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_NE(got.find("SCRAM-SHA-256"), std::string::npos) << got;
   closeClient(c);
 }
 
