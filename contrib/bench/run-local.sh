@@ -31,6 +31,7 @@
 #   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
 #   BENCH_NETWORK_THREADS=   [server] network_threads (unset: parleyd's default, one per CPU)
 #   BENCH_RELEASE_PARSER=    [c2s] release_parser ("after_read" or "when_idle"; unset: parleyd's default)
+#   BENCH_RECORD_LAYER=      [tls] record_layer ("parley" or "openssl"; unset: parleyd's default, "parley")
 #   BENCH_STANZA_RATE=       [limits] stanza_rate (and burst); default 50, or 1000000 with BENCH_MAM_MESSAGES
 #   BENCH_MYSQL_SOCKET=      a MariaDB/MySQL Unix socket (user root, no password; contrib/with-mariadb.sh
 #                            exports one as PARLEY_TEST_MYSQL): parleyd stores on a fresh database
@@ -102,6 +103,7 @@ address = "127.0.0.1"
 port = 0
 
 $([[ -n ${BENCH_RELEASE_PARSER:-} ]] && printf '[c2s]\nrelease_parser = "%s"\n' "$BENCH_RELEASE_PARSER")
+$([[ -n ${BENCH_RECORD_LAYER:-} ]] && printf '[tls]\nrecord_layer = "%s"\n' "$BENCH_RECORD_LAYER")
 
 [auth]
 # Every benchmark connection comes from loopback: failed logins must not lock the others out.

@@ -454,6 +454,39 @@ def http():
         put("http_request", bytes_of("\x00PUT /upload/%s/f.bin?e=1&s=2 HTTP/1.1\r\nContent-Type: %s\r\n\r\n" % (idhex, ct)))
 
 
+# --- TLS 1.3 records after the handover: commands of tests/fuzz/targets/tls_records.cpp -------------
+def tls_records():
+    def rec(ctype, plain):
+        return bytes([0x00, ctype, len(plain) >> 8, len(plain) & 0xff]) + plain
+
+    def raw(b):
+        return bytes([0x80 | len(b)]) + b
+
+    stanza = b"<message to='juliet@localhost'><body>hi</body></message>"
+    key_update_requested = bytes([24, 0, 0, 1, 1])
+    cases = [
+        rec(23, b"<stream:stream to='localhost'>") + rec(23, stanza),
+        rec(23, b""),                                       # an empty application-data record
+        rec(22, key_update_requested),                      # answered by the server's own KeyUpdate
+        rec(22, bytes([24, 0, 0, 1, 0])) + rec(23, stanza),  # the client did not switch: bad_record_mac
+        rec(22, bytes([24, 0])) + rec(22, bytes([0, 1, 1])),  # split over two records
+        rec(22, bytes([24, 0])) + rec(23, stanza),           # interleaved with a split message
+        rec(22, key_update_requested * 2),                  # a key change not at a record end
+        rec(22, bytes([4, 0, 0, 1, 0])),                    # NewSessionTicket from a client
+        rec(21, bytes([1, 0])),                             # close_notify
+        rec(21, bytes([2, 20, 0])),                         # a malformed alert
+        rec(0, b"\0\0\0"),                                # no content type at all
+        raw(bytes([0x14, 3, 3, 0, 1, 1])),                  # change_cipher_spec after the handshake
+        raw(bytes([0x17, 3, 3, 0x41, 0x01])),               # oversize
+        raw(bytes([0x17, 3, 1, 0, 0x11]) + bytes(17)),      # wrong version
+        raw(bytes([0x17, 3, 3, 0, 0x20]) + bytes(32)),      # a forgery
+        rec(23, stanza) + raw(bytes([0x17, 3, 3, 0, 0x30]) + bytes(10)),  # truncated
+    ]
+    for c in cases:
+        for suite in (0, 1, 2):
+            put("tls_records", bytes([suite]) + c)
+
+
 def main():
     xml_stream()
     c2s_sessions()
@@ -461,6 +494,7 @@ def main():
     scram()
     forms()
     http()
+    tls_records()
     # Old seeds this run did not write again go (regress-* files are never touched).
     total = 0
     for target, names in written.items():

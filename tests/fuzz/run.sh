@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(xml_stream c2s_stream jid scram forms http_request)
+[ ${#targets[@]} -gt 0 ] || targets=(xml_stream c2s_stream jid scram forms http_request tls_records)
 build=${PARLEY_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${PARLEY_FUZZ_JOBS:-2}
 
