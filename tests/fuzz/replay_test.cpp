@@ -60,7 +60,7 @@ TEST_P(FuzzCorpusReplay, EveryCorpusFileRunsCleanly) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzCorpusReplay,
                          ::testing::Values("xml_stream", "c2s_stream", "jid", "scram", "forms",
-                                           "http_request"),
+                                           "http_request", "tls_records"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
