@@ -55,16 +55,19 @@ class Tls13RecordsTest : public ::testing::Test {
  protected:
   // Handshake with `suite` (OpenSSL name) and `tickets` session tickets; the server hands over.
   void connect(const char* suite = "TLS_AES_128_GCM_SHA256", int tickets = 1, int maxVersion = 0,
-               int clientPadding = 0) {
-    sctx_ = SSL_CTX_new(TLS_server_method());
-    useSelfSignedCertificate(sctx_);
-    SSL_CTX_set_num_tickets(sctx_, static_cast<std::size_t>(tickets));
-    SSL_CTX_set_keylog_callback(sctx_, tls13KeylogCallback);
-    SSL_CTX_set_ciphersuites(sctx_, suite);
-    cctx_ = SSL_CTX_new(TLS_client_method());
-    if (maxVersion) SSL_CTX_set_max_proto_version(cctx_, maxVersion);
+               int clientPadding = 0, SSL_SESSION* resume = nullptr) {
+    if (!sctx_) {  // a second connect() in one test reuses both contexts (and the ticket key)
+      sctx_ = SSL_CTX_new(TLS_server_method());
+      useSelfSignedCertificate(sctx_);
+      SSL_CTX_set_num_tickets(sctx_, static_cast<std::size_t>(tickets));
+      SSL_CTX_set_keylog_callback(sctx_, tls13KeylogCallback);
+      SSL_CTX_set_ciphersuites(sctx_, suite);
+      cctx_ = SSL_CTX_new(TLS_client_method());
+      if (maxVersion) SSL_CTX_set_max_proto_version(cctx_, maxVersion);
+    }
     server_ = SSL_new(sctx_);
     client_ = SSL_new(cctx_);
+    if (resume) SSL_set_session(client_, resume);
     if (clientPadding) SSL_set_block_padding(client_, static_cast<std::size_t>(clientPadding));
     SSL_set_msg_callback(client_, [](int writeP, int, int type, const void* buf, std::size_t len, SSL*,
                                      void* arg) {
@@ -250,6 +253,31 @@ TEST_F(Tls13RecordsTest, ServerSequenceCountsTheTicketsOpenSslSent) {
     toClient(serverSeals("ping"));
     EXPECT_EQ(clientReads(4), "ping");  // a wrong sequence number would fail the client's AEAD check
   }
+}
+
+// A resumed handshake (the session ticket from the first connection, PSK with (EC)DHE) hands over too.
+TEST_F(Tls13RecordsTest, ResumedSessionHandsOver) {
+  connect();
+  ASSERT_NE(records_, nullptr);
+  toClient(serverSeals("first"));
+  ASSERT_EQ(clientReads(5), "first");  // the client has read the ticket before this record
+  SSL_SESSION* session = SSL_get1_session(client_);
+  ASSERT_NE(session, nullptr);
+  SSL_set_shutdown(client_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);  // a clean end keeps it resumable
+  SSL_free(client_);
+  client_ = nullptr;
+  capture_ = Tls13Capture{};
+  pendingToServer_.clear();
+  connect("TLS_AES_128_GCM_SHA256", 1, 0, 0, session);
+  SSL_SESSION_free(session);
+  EXPECT_EQ(SSL_session_reused(client_), 1);
+  ASSERT_NE(records_, nullptr);
+  clientWrites("second");
+  auto r = serverReads();
+  EXPECT_FALSE(r.failure);
+  EXPECT_EQ(r.data, "second");
+  toClient(serverSeals("again"));
+  EXPECT_EQ(clientReads(5), "again");
 }
 
 TEST_F(Tls13RecordsTest, Tls12StaysWithOpenSsl) {
