@@ -158,7 +158,9 @@ class Tls13RecordsTest : public ::testing::Test {
   std::string serverSeals(std::string_view plain) {
     std::string out;
     while (!plain.empty() || out.empty()) {
-      if (records_->writeKeyDue()) EXPECT_TRUE(records_->appendKeyUpdate(out));
+      if (records_->writeKeyDue()) {
+        EXPECT_TRUE(records_->appendKeyUpdate(out));
+      }
       auto piece = plain.substr(0, Tls13Records::kMaxPlaintext);
       EXPECT_TRUE(records_->sealTo(Tls13Records::kApplicationData, piece, out));
       plain.remove_prefix(piece.size());
