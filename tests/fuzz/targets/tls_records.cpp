@@ -42,7 +42,15 @@ PARLEY_FUZZ_TARGET(tls_records) {
       std::string_view plain(reinterpret_cast<const char*>(data + i), len);
       i += len;
       PARLEY_FUZZ_CHECK(client->sealTo(type, plain, wire));
-      if (type == Tls13Records::kApplicationData) sentData.emplace_back(plain);
+      // What the server must see (RFC 8446 §5.4): the last non-zero byte of plaintext + type is the
+      // content type, so a "type 0" record whose plaintext ends in 23 is application data.
+      std::string inner(plain);
+      inner.push_back(static_cast<char>(type));
+      while (!inner.empty() && inner.back() == 0) inner.pop_back();
+      if (!inner.empty() && static_cast<std::uint8_t>(inner.back()) == Tls13Records::kApplicationData) {
+        inner.pop_back();
+        sentData.push_back(std::move(inner));
+      }
     } else {
       std::size_t len = std::min<std::size_t>(op & 0x7f, size - i);
       wire.append(reinterpret_cast<const char*>(data + i), len);
