@@ -257,6 +257,30 @@ constexpr const char* kStreamHeader =
 // After a TLS 1.3 handshake the server protects records itself (server/net/tls13_records.h). Every
 // suite a client may pick carries the stream, and a client's KeyUpdate asking for ours (RFC 8446
 // §4.6.3) is answered and the stream goes on with the new keys both ways.
+// Stream header, SASL PLAIN after a KeyUpdate that asks for the server's, a restart after one that does
+// not, then </stream:stream> and the server's close_notify.
+void keyUpdatesCarryTheStream(Tls13Client& c) {
+  ASSERT_TRUE(c.write(kStreamHeader));
+  ASSERT_TRUE(c.readUntil("</stream:features>"));
+  ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+  // SASL PLAIN (offered inside TLS): its answer comes under the server's next key.
+  const std::string plain = std::string("\0alice\0alice-secret", 19);
+  ASSERT_TRUE(c.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+                      util::base64Encode(plain) + "</auth>"));
+  ASSERT_TRUE(c.readUntil("<success")) << c.received();
+  EXPECT_EQ(c.keyUpdates(), 1);
+  // And once more without asking: only the client's key changes.
+  ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+  ASSERT_TRUE(c.write(kStreamHeader));
+  ASSERT_TRUE(c.readUntil("urn:ietf:params:xml:ns:xmpp-bind"));
+  EXPECT_EQ(c.keyUpdates(), 1);
+  // Closing the stream: the server answers </stream:stream> and a TLS close_notify.
+  ASSERT_TRUE(c.write("</stream:stream>"));
+  EXPECT_TRUE(c.readUntil("</stream:stream>"));
+  EXPECT_FALSE(c.readUntil("never"));
+  EXPECT_EQ(c.lastError(), SSL_ERROR_ZERO_RETURN);
+}
+
 TEST_F(TlsTest, EveryTls13SuiteAndKeyUpdatesCarryTheStream) {
   for (const char* suite :
        {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
@@ -268,26 +292,21 @@ TEST_F(TlsTest, EveryTls13SuiteAndKeyUpdatesCarryTheStream) {
     // The handover happened (one session ticket already protected by OpenSSL: sequence 1).
     EXPECT_TRUE(server.waitForLog(std::string("layer=parley cipher=") + suite + " server_seq=1",
                                   std::chrono::seconds(5), logFrom));
-    ASSERT_TRUE(c.write(kStreamHeader));
-    ASSERT_TRUE(c.readUntil("</stream:features>"));
-    ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
-    // SASL PLAIN (offered inside TLS): its answer comes under the server's next key.
-    const std::string plain = std::string("\0alice\0alice-secret", 19);
-    ASSERT_TRUE(c.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
-                        util::base64Encode(plain) + "</auth>"));
-    ASSERT_TRUE(c.readUntil("<success")) << c.received();
-    EXPECT_EQ(c.keyUpdates(), 1);
-    // And once more without asking: only the client's key changes.
-    ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
-    ASSERT_TRUE(c.write(kStreamHeader));
-    ASSERT_TRUE(c.readUntil("urn:ietf:params:xml:ns:xmpp-bind"));
-    EXPECT_EQ(c.keyUpdates(), 1);
-    // Closing the stream: the server answers </stream:stream> and a TLS close_notify.
-    ASSERT_TRUE(c.write("</stream:stream>"));
-    EXPECT_TRUE(c.readUntil("</stream:stream>"));
-    EXPECT_FALSE(c.readUntil("never"));
-    EXPECT_EQ(c.lastError(), SSL_ERROR_ZERO_RETURN);
+    keyUpdatesCarryTheStream(c);
   }
+}
+
+// [tls] record_layer = "openssl": no handover, and the same stream works on OpenSSL's record layer.
+TEST(TlsOpenSslRecordLayerTest, KeyUpdatesCarryTheStream) {
+  TestServerOptions o;
+  o.extra = "[tls]\nrecord_layer = \"openssl\"\n";
+  TestServer server(o);
+  server.addUser("alice", "alice-secret");
+  server.start();
+  Tls13Client c(server.tlsPort(), "TLS_AES_128_GCM_SHA256");
+  ASSERT_TRUE(c.connected());
+  keyUpdatesCarryTheStream(c);
+  EXPECT_EQ(server.logs().find("net.tls_record_layer"), std::string::npos);
 }
 
 // A record that does not authenticate (RFC 8446 §5.2) ends the connection with a bad_record_mac alert
