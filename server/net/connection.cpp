@@ -548,6 +548,12 @@ bool Connection::openRecords(char* data, std::size_t size) {
 // Queues protected control records (a KeyUpdate) after whatever is protected already.
 void Connection::sendProtected(std::string records) {
   Impl& I = *impl_;
+  // Tls13Records answers a KeyUpdate at most once per record of ours, so this stays small; a peer that
+  // found a way to pile up control records without reading is dropped like one that does not read.
+  if (I.tx.size() - I.txSent + records.size() > limits_.maxBytes) {
+    abort("TLS control records not read by the peer");
+    return;
+  }
   if (I.txSent == I.tx.size()) {
     I.tx = std::move(records);
     I.txSent = 0;

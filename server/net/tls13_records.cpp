@@ -164,7 +164,6 @@ std::unique_ptr<Tls13Records> Tls13Records::create(std::uint16_t suiteId, std::s
     return nullptr;
   r->read_->seq = readSeq;
   r->write_->seq = writeSeq;
-  r->suite_ = static_cast<std::uint8_t>(s - kSuites);
   return r;
 }
 
@@ -240,6 +239,7 @@ std::size_t Tls13Records::seal(std::uint8_t type, char* buf, std::size_t len) {
   p[3] = static_cast<unsigned char>(body >> 8);
   p[4] = static_cast<unsigned char>(body);
   if (!crypt(*write_, true, p, p + kHeaderSize, inner, p + kHeaderSize + inner)) return 0;
+  if (type == kApplicationData) answeredSinceData_ = false;
   return kHeaderSize + body;
 }
 
@@ -342,9 +342,12 @@ bool Tls13Records::onHandshakeData(std::string_view data, std::string& reply, Tl
     }
     // §4.6.3: update_requested: answer with our own KeyUpdate (update_not_requested) before any more
     // application data, then write with the next key.
-    if (request == 1 && !appendKeyUpdateMessage(reply, false)) {
-      alert = TlsAlert::InternalError;
-      return false;
+    if (request == 1 && !answeredSinceData_) {
+      if (!appendKeyUpdateMessage(reply, false)) {
+        alert = TlsAlert::InternalError;
+        return false;
+      }
+      answeredSinceData_ = true;
     }
   }
   if (off == in.size()) {

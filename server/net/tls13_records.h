@@ -85,7 +85,9 @@ class Tls13Records {
 
   // Handshake content from the peer after the handshake. Only KeyUpdate is allowed (§4.6.3): the read
   // key changes, and when the peer asks, our own KeyUpdate record is appended to `reply` and the write
-  // key changes after it. Anything else sets `alert`.
+  // key changes after it (once until we next send application data: many requests while we are
+  // silent get one answer, so a peer cannot make us queue answers it never reads). Anything else sets
+  // `alert`.
   bool onHandshakeData(std::string_view data, std::string& reply, TlsAlert& alert);
   // A handshake message is incomplete: no other content type may come before its end (§5.1).
   bool handshakePending() const { return !handshakeBuf_.empty(); }
@@ -114,7 +116,8 @@ class Tls13Records {
   std::unique_ptr<Direction> write_;
   std::uint64_t keyUpdateInterval_ = std::uint64_t{1} << 24;
   std::string handshakeBuf_;  // a handshake message split over records (rare)
-  std::uint8_t suite_ = 0;
+  // §4.6.3: a peer asking again and again while we are silent gets a single KeyUpdate.
+  bool answeredSinceData_ = false;
 };
 
 // What a connection collects during its handshake for the handover: the application traffic secrets

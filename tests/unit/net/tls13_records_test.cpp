@@ -307,6 +307,46 @@ TEST_F(Tls13RecordsTest, ClientKeyUpdateRequestedIsAnswered) {
   EXPECT_EQ(records_->writeSeq(), 1u);
 }
 
+// §4.6.3: "an implementation which receives multiple KeyUpdates while it is silent [responds] with a
+// single update": requests piling up while we send nothing get one answer.
+TEST_F(Tls13RecordsTest, RepeatedKeyUpdateRequestsWhileSilentGetOneAnswer) {
+  connect();
+  ASSERT_NE(records_, nullptr);
+  std::string replies;
+  std::string data;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_REQUESTED), 1);
+    clientWrites("x");
+    auto r = serverReads();
+    ASSERT_FALSE(r.failure);
+    data += r.data;
+    replies += r.reply;
+  }
+  EXPECT_EQ(data, "xxxxx");
+  std::size_t records = 0;
+  for (std::size_t off = 0; off < replies.size(); ++records) {
+    std::optional<TlsAlert> bad;
+    const std::size_t n = Tls13Records::recordSize(std::string_view(replies).substr(off), bad);
+    ASSERT_GT(n, 0u);
+    off += n;
+  }
+  EXPECT_EQ(records, 1u);
+  toClient(replies);
+  toClient(serverSeals("in step"));
+  EXPECT_EQ(clientReads(7), "in step");
+  EXPECT_EQ(keyUpdatesSeenByClient_, 1);
+  // Once we have sent application data, the next request is answered again.
+  ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_REQUESTED), 1);
+  clientWrites("y");
+  auto r = serverReads();
+  EXPECT_EQ(r.data, "y");
+  EXPECT_FALSE(r.reply.empty());
+  toClient(r.reply);
+  toClient(serverSeals("again"));
+  EXPECT_EQ(clientReads(5), "again");
+  EXPECT_EQ(keyUpdatesSeenByClient_, 2);
+}
+
 TEST_F(Tls13RecordsTest, ClientKeyUpdateNotRequestedChangesOnlyTheReadKey) {
   connect();
   ASSERT_NE(records_, nullptr);
