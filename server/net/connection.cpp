@@ -272,15 +272,7 @@ void Connection::flush() {
       // Gather small stanzas into one TLS record. After WANT_WRITE the retry rebuilds the same bytes
       // from the unchanged queue, as SSL_write requires.
       char* buf = threadWriteBuffer();
-      std::size_t len = 0;
-      std::size_t off = frontOffset_;
-      for (std::size_t i = queueHead_; i < queue_.size() && len < kChunk; ++i) {
-        const std::string& b = *queue_[i];
-        std::size_t take = std::min(b.size() - off, kChunk - len);
-        std::memcpy(buf + len, b.data() + off, take);
-        len += take;
-        off = 0;
-      }
+      const std::size_t len = gatherQueued(buf);
       ERR_clear_error();
       int r = SSL_write(ssl_, buf, static_cast<int>(len));
       if (r <= 0) {
@@ -347,6 +339,21 @@ void Connection::flush() {
     return;
   }
   if (closing_) finishClose("closed");
+}
+
+// Copies up to one record's plaintext (kChunk bytes) from the front of the queue to `out`, without
+// consuming it. Returns the number of bytes copied.
+std::size_t Connection::gatherQueued(char* out) const {
+  std::size_t len = 0;
+  std::size_t off = frontOffset_;
+  for (std::size_t i = queueHead_; i < queue_.size() && len < kChunk; ++i) {
+    const std::string& b = *queue_[i];
+    std::size_t take = std::min(b.size() - off, kChunk - len);
+    std::memcpy(out + len, b.data() + off, take);
+    len += take;
+    off = 0;
+  }
+  return len;
 }
 
 // Drops n bytes from the front of the queue (the caller accounts for them).
@@ -619,16 +626,7 @@ bool Connection::flushRecords() {
     }
     // Gather small stanzas into one record.
     char* buf = threadWriteBuffer();
-    char* plain = buf + Tls13Records::kHeaderSize;
-    std::size_t len = 0;
-    std::size_t off = frontOffset_;
-    for (std::size_t i = queueHead_; i < queue_.size() && len < kChunk; ++i) {
-      const std::string& b = *queue_[i];
-      std::size_t take = std::min(b.size() - off, kChunk - len);
-      std::memcpy(plain + len, b.data() + off, take);
-      len += take;
-      off = 0;
-    }
+    const std::size_t len = gatherQueued(buf + Tls13Records::kHeaderSize);
     const std::size_t recSize = I.records->seal(Tls13Records::kApplicationData, buf, len);
     if (recSize == 0) {
       finishClose("TLS encryption failed");

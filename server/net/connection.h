@@ -88,6 +88,7 @@ class Connection final : public Transport {
   bool flushRecords();
   void sendProtected(std::string records);
   void failTls(int alert, std::string_view reason);
+  std::size_t gatherQueued(char* out) const;
   void consumeQueue(std::size_t n);
   void finishClose(std::string_view reason);
   std::shared_ptr<void> keepAlive() const { return owner_.lock(); }

@@ -112,6 +112,17 @@ class Tls13RecordsTest : public ::testing::Test {
     if (cctx_) SSL_CTX_free(cctx_);
   }
 
+  // Back to no connection, for a test that makes several.
+  void reset() {
+    TearDown();
+    sctx_ = cctx_ = nullptr;
+    client_ = nullptr;
+    records_.reset();
+    capture_ = Tls13Capture{};
+    pendingToServer_.clear();
+    keyUpdatesSeenByClient_ = 0;
+  }
+
   void toServer(const std::string& bytes) { pendingToServer_ += bytes; }
   void toClient(const std::string& bytes) {
     if (!bytes.empty()) BIO_write(cIn_, bytes.data(), static_cast<int>(bytes.size()));
@@ -244,11 +255,7 @@ INSTANTIATE_TEST_SUITE_P(Suites, Tls13SuiteTest,
 
 TEST_F(Tls13RecordsTest, ServerSequenceCountsTheTicketsOpenSslSent) {
   for (int tickets : {0, 3}) {
-    TearDown();
-    sctx_ = cctx_ = nullptr;
-    client_ = nullptr;
-    capture_ = Tls13Capture{};
-    pendingToServer_.clear();
+    reset();
     connect("TLS_AES_128_GCM_SHA256", tickets);
     ASSERT_NE(records_, nullptr);
     EXPECT_EQ(records_->writeSeq(), static_cast<std::uint64_t>(tickets));
@@ -454,31 +461,44 @@ TEST_F(Tls13RecordsTest, HeadersThatCannotStartAProtectedRecord) {
 }
 
 // Inputs OpenSSL's client never sends, protected with the client's key by a second record layer.
-TEST_F(Tls13RecordsTest, OnlyKeyUpdateMayFollowTheHandshake) {
-  connect();
-  ASSERT_NE(records_, nullptr);
-  auto client = fakeClient();
-  ASSERT_NE(client, nullptr);
-  std::string wire;
-  const char ticket[] = {4, 0, 0, 1, 0};  // NewSessionTicket (and malformed): never from a client
-  ASSERT_TRUE(client->sealTo(Tls13Records::kHandshake, std::string_view(ticket, 5), wire));
-  toServer(wire);
-  auto r = serverReads();
-  ASSERT_TRUE(r.failure);
-  EXPECT_EQ(*r.failure, TlsAlert::UnexpectedMessage);
-}
+// Each case: one record of `type` holding `plain`, protected with the client's key, and the alert the
+// server must answer it with.
+struct BadRecordCase {
+  const char* what;
+  std::uint8_t type;
+  std::string plain;
+  TlsAlert alert;
+};
 
-TEST_F(Tls13RecordsTest, KeyUpdateMustEndItsRecord) {  // RFC 8446 §5.1
-  connect();
-  ASSERT_NE(records_, nullptr);
-  auto client = fakeClient();
-  std::string wire;
-  const char twice[] = {24, 0, 0, 1, 0, 24, 0, 0, 1, 0};
-  ASSERT_TRUE(client->sealTo(Tls13Records::kHandshake, std::string_view(twice, sizeof twice), wire));
-  toServer(wire);
-  auto r = serverReads();
-  ASSERT_TRUE(r.failure);
-  EXPECT_EQ(*r.failure, TlsAlert::UnexpectedMessage);
+TEST_F(Tls13RecordsTest, BadContentAfterTheHandshakeGetsItsAlert) {
+  const BadRecordCase cases[] = {
+      // Only KeyUpdate may follow the handshake (no post-handshake authentication is ever asked).
+      {"NewSessionTicket from a client", Tls13Records::kHandshake, std::string("\x04\0\0\x01\0", 5),
+       TlsAlert::UnexpectedMessage},
+      // §5.1: a message that changes keys must end its record.
+      {"two KeyUpdates in one record", Tls13Records::kHandshake,
+       std::string("\x18\0\0\x01\0\x18\0\0\x01\0", 10), TlsAlert::UnexpectedMessage},
+      {"KeyUpdate value 2", Tls13Records::kHandshake, std::string("\x18\0\0\x01\x02", 5),
+       TlsAlert::IllegalParameter},
+      {"KeyUpdate of length 2", Tls13Records::kHandshake, std::string("\x18\0\0\x02\0\0", 6),
+       TlsAlert::DecodeError},
+      // §5.4: an inner plaintext of zeros has no content type ("\0\0\0" sealed as type 0).
+      {"inner plaintext of zeros", 0, std::string(3, '\0'), TlsAlert::UnexpectedMessage},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    reset();
+    connect();
+    ASSERT_NE(records_, nullptr);
+    auto client = fakeClient();
+    ASSERT_NE(client, nullptr);
+    std::string wire;
+    ASSERT_TRUE(client->sealTo(c.type, c.plain, wire));
+    toServer(wire);
+    auto r = serverReads();
+    ASSERT_TRUE(r.failure);
+    EXPECT_EQ(*r.failure, c.alert);
+  }
 }
 
 TEST_F(Tls13RecordsTest, KeyUpdateSplitOverTwoRecords) {
@@ -495,32 +515,6 @@ TEST_F(Tls13RecordsTest, KeyUpdateSplitOverTwoRecords) {
   EXPECT_EQ(r.handshakeRecords, 2u);
   EXPECT_FALSE(records_->handshakePending());
   EXPECT_FALSE(r.reply.empty());  // update_requested was 1
-}
-
-TEST_F(Tls13RecordsTest, KeyUpdateWithABadValue) {
-  connect();
-  ASSERT_NE(records_, nullptr);
-  auto client = fakeClient();
-  std::string wire;
-  const char msg[] = {24, 0, 0, 1, 2};
-  ASSERT_TRUE(client->sealTo(Tls13Records::kHandshake, std::string_view(msg, 5), wire));
-  toServer(wire);
-  auto r = serverReads();
-  ASSERT_TRUE(r.failure);
-  EXPECT_EQ(*r.failure, TlsAlert::IllegalParameter);
-}
-
-TEST_F(Tls13RecordsTest, AllZeroInnerPlaintextIsUnexpected) {  // RFC 8446 §5.4: no content type
-  connect();
-  ASSERT_NE(records_, nullptr);
-  auto client = fakeClient();
-  std::string wire;
-  // A record whose whole inner plaintext is zeros: seal "\0\0\0" as content type 0.
-  ASSERT_TRUE(client->sealTo(0, std::string_view("\0\0\0", 3), wire));
-  toServer(wire);
-  auto r = serverReads();
-  ASSERT_TRUE(r.failure);
-  EXPECT_EQ(*r.failure, TlsAlert::UnexpectedMessage);
 }
 
 TEST_F(Tls13RecordsTest, UnsupportedSuiteOrSecretLength) {
