@@ -820,9 +820,11 @@ void C2sSession::adopt(Inheritance from, std::uint64_t previousId, std::function
   countSession(true);
   stream_.established();
   log::info("c2s.resumed", "sid={} jid={} peer={} previous_sid={}", id(), jid().str(), remoteIp_, previousId);
-  done(true);  // stream management answers <resumed/> and replays its queue
+  // Modules move their per-session state before the client is told: once it reads <resumed/> it may
+  // make others send to it, and their stanzas must find the device active (no push, carbons moved).
   hooks::SessionResumed::Context ctx{*this, previousId};
   server_.hooks().run<hooks::SessionResumed>(ctx);
+  done(true);  // stream management answers <resumed/> and replays its queue
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& stanza : pending) deliverNow(std::move(stanza));

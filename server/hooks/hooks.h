@@ -92,7 +92,8 @@ struct SessionClosed {
 
 // A session was resumed on a new connection (XEP-0198): `session` now holds the JID, presence and
 // extensions of the session `previousId`, which ended without SessionClosed. Runs on the new session's
-// executor. Modules that key state by session id move it here.
+// executor, before XEP-0198 writes <resumed/> and replays its queue (what must follow the replay is
+// posted to the executor). Modules that key state by session id move it here.
 struct SessionResumed {
   static constexpr std::string_view kName = "session_resumed";
   struct Context {

@@ -11,7 +11,7 @@
 //                    what the client gets is always in arrival order. A full queue (max_held) is
 //                    flushed.
 //   SessionResumed   §5.2: a resumed stream starts active: what is held is written after the XEP-0198
-//                    replay.
+//                    replay (posted: the hook runs before <resumed/>).
 //   SessionClosed    (early, before XEP-0198 hands unacknowledged stanzas back to routing): held
 //                    messages are written, so they end exactly like stanzas written just before the
 //                    stream ended (stream management re-routes them); held presence is dropped.
@@ -85,7 +85,14 @@ class CsiModule final : public module::Module {
     ctx.hook<hooks::StanzaToClient>([this](hooks::StanzaToClient::Context& c) { return outgoing(c); },
                                     hooks::priority::kLate);
     ctx.hook<hooks::SessionResumed>([this](hooks::SessionResumed::Context& c) {
-      if (auto* st = c.session.findExtension<CsiState>()) setActive(c.session, *st, Reason::Resumed);
+      // The hook runs before <resumed/> and the replay; what is held goes out after them. Until then
+      // the session stays inactive, so stanzas delivered meanwhile join the held queue in order.
+      if (!c.session.findExtension<CsiState>()) return hooks::Action::Continue;
+      c.session.executor().post([this, weak = c.session.weak_from_this()] {
+        auto s = weak.lock();
+        if (!s) return;
+        if (auto* st = s->findExtension<CsiState>()) setActive(*s, *st, Reason::Resumed);
+      });
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::SessionClosed>(
