@@ -36,6 +36,8 @@
 #   BENCH_MYSQL_SOCKET=      a MariaDB/MySQL Unix socket (user root, no password; contrib/with-mariadb.sh
 #                            exports one as PARLEY_TEST_MYSQL): parleyd stores on a fresh database
 #                            `parley_bench` there instead of SQLite; accounts are made with parleyctl
+#   BENCH_PRELOAD=           a library LD_PRELOADed into parleyd (an allocator A/B, e.g.
+#                            /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)
 #   BENCH_LOG_LEVEL=info     parleyd's log level ("debug" adds the heap figures of each housekeeping round)
 #   BENCH_KEEP=              1: keep the temporary directory (logs, config, reports)
 # The JSON reports are printed at the end, one per line.
@@ -148,7 +150,7 @@ else
 fi
 
 echo "== starting parleyd" >&2
-"$PARLEYD" --config "$DIR/parley.toml" 2>"$DIR/parleyd.log" &
+env ${BENCH_PRELOAD:+LD_PRELOAD=$BENCH_PRELOAD} "$PARLEYD" --config "$DIR/parley.toml" 2>"$DIR/parleyd.log" &
 PID=$!
 C2S_PORT=
 TLS_PORT=

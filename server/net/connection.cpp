@@ -151,7 +151,26 @@ void Connection::armRead() {
   });
 }
 
+// While the handler works on what one wakeup read, send() only queues; the answers go out together
+// when it is done: one system call and, under TLS, one record for a stream header and its features,
+// or a stanza and the acknowledgement after it.
+struct Connection::Cork {
+  explicit Cork(Connection& c) : conn(c) { conn.corked_ = true; }
+  ~Cork() {
+    conn.corked_ = false;
+    conn.uncork();
+  }
+  Cork(const Cork&) = delete;
+  Cork& operator=(const Cork&) = delete;
+  Connection& conn;
+};
+
+void Connection::uncork() {
+  if (!closed_ && !writing_ && !handshaking_ && queueHead_ < queue_.size()) flush();
+}
+
 void Connection::onReadable() {
+  Cork cork(*this);
   if (impl_->records) {
     readRecords();
     return;
@@ -230,7 +249,7 @@ void Connection::send(Bytes bytes) {
     backpressured_ = true;
     if (handler_) handler_->onBackpressure(true);
   }
-  if (!writing_ && !handshaking_) {
+  if (!writing_ && !handshaking_ && !corked_) {
     inSend_ = true;  // a write error in flush() is reported from a posted task (ConnectionHandler)
     flush();
     inSend_ = false;

@@ -77,6 +77,7 @@ class Connection final : public Transport {
 
  private:
   struct Impl;
+  struct Cork;
   void armRead();
   void onReadable();
   void flush();
@@ -91,6 +92,7 @@ class Connection final : public Transport {
   std::size_t gatherQueued(char* out) const;
   void consumeQueue(std::size_t n);
   void finishClose(std::string_view reason);
+  void uncork();
   std::shared_ptr<void> keepAlive() const { return owner_.lock(); }
 
   std::unique_ptr<Impl> impl_;
@@ -123,6 +125,7 @@ class Connection final : public Transport {
   bool disconnectedReported_ = false;
   bool overflowed_ = false;  // past maxBytes: nothing more is taken, the abort is posted
   bool inSend_ = false;      // inside send(): a disconnection is reported from a posted task
+  bool corked_ = false;      // handling what a read brought: send() queues, the read's end writes
 };
 
 }  // namespace parley::net

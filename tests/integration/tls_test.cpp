@@ -186,7 +186,7 @@ TEST_F(TlsTest, RenegotiationIsRefused) {
 }
 
 // A TLS 1.3 client of the direct-TLS port offering one cipher suite, with what it needs to look at the
-// record layer from outside: the raw socket, and a count of the KeyUpdate messages it received.
+// record layer from outside: the raw socket, and counts of the records and KeyUpdate messages it received.
 class Tls13Client {
  public:
   Tls13Client(std::uint16_t port, const char* suite) {
@@ -204,12 +204,15 @@ class Tls13Client {
     ssl_ = SSL_new(ctx_);
     SSL_set_fd(ssl_, fd_);
     SSL_set_tlsext_host_name(ssl_, "localhost");
-    SSL_set_msg_callback(ssl_, [](int writeP, int, int type, const void* buf, std::size_t len, SSL*,
-                                  void* arg) {
-      if (!writeP && type == SSL3_RT_HANDSHAKE && len > 0 && static_cast<const unsigned char*>(buf)[0] == 24)
-        ++*static_cast<int*>(arg);  // RFC 8446 §4.6.3 KeyUpdate
-    });
-    SSL_set_msg_callback_arg(ssl_, &keyUpdates_);
+    SSL_set_msg_callback(
+        ssl_, [](int writeP, int, int type, const void* buf, std::size_t len, SSL*, void* arg) {
+          auto* self = static_cast<Tls13Client*>(arg);
+          if (writeP) return;
+          if (type == SSL3_RT_HEADER) ++self->recordsRead_;
+          if (type == SSL3_RT_HANDSHAKE && len > 0 && static_cast<const unsigned char*>(buf)[0] == 24)
+            ++self->keyUpdates_;  // RFC 8446 §4.6.3 KeyUpdate
+        });
+    SSL_set_msg_callback_arg(ssl_, this);
     connected_ = SSL_connect(ssl_) == 1;
   }
   ~Tls13Client() {
@@ -221,6 +224,7 @@ class Tls13Client {
   SSL* ssl() const { return ssl_; }
   int fd() const { return fd_; }
   int keyUpdates() const { return keyUpdates_; }
+  int recordsRead() const { return recordsRead_; }
   bool write(std::string_view data) {
     return SSL_write(ssl_, data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size());
   }
@@ -246,6 +250,7 @@ class Tls13Client {
   SSL* ssl_ = nullptr;
   bool connected_ = false;
   int keyUpdates_ = 0;
+  int recordsRead_ = 0;
   int lastError_ = 0;
   std::string received_;
 };
@@ -307,6 +312,23 @@ TEST(TlsOpenSslRecordLayerTest, KeyUpdatesCarryTheStream) {
   ASSERT_TRUE(c.connected());
   keyUpdatesCarryTheStream(c);
   EXPECT_EQ(server.logs().find("net.tls_record_layer"), std::string::npos);
+}
+
+// What the server answers to one read goes out together (Connection's cork): the stream header and the
+// features after a restart share one TLS record (and one system call) instead of taking one each.
+TEST_F(TlsTest, StreamHeaderAndFeaturesShareOneRecord) {
+  Tls13Client c(server.tlsPort(), "TLS_AES_128_GCM_SHA256");
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.write(kStreamHeader));
+  ASSERT_TRUE(c.readUntil("</stream:features>"));  // after the session ticket's record
+  const std::string plain = std::string("\0alice\0alice-secret", 19);
+  ASSERT_TRUE(c.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+                      util::base64Encode(plain) + "</auth>"));
+  ASSERT_TRUE(c.readUntil("<success")) << c.received();
+  const int before = c.recordsRead();
+  ASSERT_TRUE(c.write(kStreamHeader));
+  ASSERT_TRUE(c.readUntil("urn:ietf:params:xml:ns:xmpp-bind")) << c.received();
+  EXPECT_EQ(c.recordsRead() - before, 1);
 }
 
 // A record that does not authenticate (RFC 8446 §5.2) ends the connection with a bad_record_mac alert
