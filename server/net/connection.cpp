@@ -30,7 +30,8 @@ char* threadReadBuffer() {
   return buf.data();
 }
 char* threadWriteBuffer() {
-  thread_local std::array<char, kChunk + Tls13Records::kSealOverhead> buf;
+  // A record, and room for the close_notify that may follow it in the same write.
+  thread_local std::array<char, kChunk + 2 * Tls13Records::kSealOverhead + 2> buf;
   return buf.data();
 }
 
@@ -67,8 +68,9 @@ struct Connection::Impl {
   std::string rx;
   std::string tx;
   std::size_t txSent = 0;
-  std::size_t creditAt = 0;     // where in tx the application-data record ends…
-  std::size_t creditBytes = 0;  // …and its plaintext, counted as written once all of it has left
+  std::size_t creditAt = 0;      // where in tx the application-data record ends…
+  std::size_t creditBytes = 0;   // …and its plaintext, counted as written once all of it has left
+  bool closeNotifySent = false;  // sealed behind the last record of a closing stream
   // What channel binding and the stream header still need once the SSL object is gone.
   SSL_CTX* certContext = nullptr;
   std::string sni;
@@ -226,7 +228,7 @@ void Connection::onReadable() {
 }
 
 void Connection::send(Bytes bytes) {
-  if (closed_ || overflowed_ || !bytes || bytes->empty()) return;
+  if (closed_ || overflowed_ || impl_->closeNotifySent || !bytes || bytes->empty()) return;
   bytesAccepted_ += bytes->size();
   queuedBytes_ += bytes->size();
   queue_.push_back(std::move(bytes));
@@ -652,25 +654,37 @@ bool Connection::flushRecords() {
       return false;
     }
     consumeQueue(len);
+    std::size_t total = recSize;
+    if (closing_ && queueHead_ >= queue_.size()) {
+      // The stream's last bytes and the close_notify after them leave in one write.
+      std::string alert;
+      if (I.records->sealAlert(TlsAlert::CloseNotify, alert)) {
+        std::memcpy(buf + recSize, alert.data(), alert.size());
+        total += alert.size();
+        I.closeNotifySent = true;
+      }
+    }
     ssize_t n;
     do {
-      n = ::send(fd, buf, recSize, MSG_NOSIGNAL);
+      n = ::send(fd, buf, total, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       finishClose(std::strerror(errno));
       return false;
     }
     const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
-    if (sent == recSize) {
+    if (sent >= recSize) {
       queuedBytes_ -= len;
       bytesWritten_ += len;
-      continue;
     }
-    // The record is sealed (its sequence number is spent): keep the rest of it for later.
-    I.tx.assign(buf + sent, recSize - sent);
+    if (sent == total) continue;
+    // The records are sealed (their sequence numbers are spent): keep the rest of them for later.
+    I.tx.assign(buf + sent, total - sent);
     I.txSent = 0;
-    I.creditAt = I.tx.size();
-    I.creditBytes = len;
+    if (sent < recSize) {
+      I.creditAt = recSize - sent;
+      I.creditBytes = len;
+    }
     waitWritable();
     return false;
   }
@@ -716,7 +730,7 @@ void Connection::finishClose(std::string_view reason) {
     ERR_clear_error();
     SSL_shutdown(ssl_);
     ERR_clear_error();
-  } else if (impl_->records && impl_->txSent == impl_->tx.size()) {
+  } else if (impl_->records && !impl_->closeNotifySent && impl_->txSent == impl_->tx.size()) {
     std::string alert;
     if (impl_->records->sealAlert(TlsAlert::CloseNotify, alert)) {
       [[maybe_unused]] ssize_t n =

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -126,12 +127,40 @@ std::string pbkdf2(HashAlg alg, std::string_view password, std::string_view salt
   return out;
 }
 
+namespace {
+// Every RAND_bytes call asks the kernel for the process id (OpenSSL's fork check) and takes the DRBG's
+// lock: a login's stream ids, parser salts and SCRAM nonce cost a dozen system calls that way. Small
+// requests are served from a per-thread block of the same DRBG's output instead, each byte handed out
+// once and wiped as it goes. parleyd never forks, so no two processes share a block.
+constexpr std::size_t kRandomBlock = 512;
+struct RandomBlock {
+  std::array<unsigned char, kRandomBlock> bytes;
+  std::size_t used = kRandomBlock;
+  ~RandomBlock() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+thread_local RandomBlock tRandom;
+
+void fillRandom(unsigned char* out, std::size_t n) {
+  if (n > INT_MAX || RAND_bytes(out, static_cast<int>(n)) != 1) cryptoFailure("RAND_bytes");
+}
+}  // namespace
+
 std::string randomBytes(std::size_t n) {
   std::string out(n, '\0');
   if (n == 0) return out;
-  if (n > INT_MAX || RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    cryptoFailure("RAND_bytes");
+  auto* dst = reinterpret_cast<unsigned char*>(out.data());
+  if (n > kRandomBlock / 4) {
+    fillRandom(dst, n);
+    return out;
   }
+  RandomBlock& b = tRandom;
+  if (b.bytes.size() - b.used < n) {
+    fillRandom(b.bytes.data(), b.bytes.size());
+    b.used = 0;
+  }
+  std::memcpy(dst, b.bytes.data() + b.used, n);
+  OPENSSL_cleanse(b.bytes.data() + b.used, n);
+  b.used += n;
   return out;
 }
 

@@ -21,7 +21,7 @@ std::string hmac(HashAlg alg, std::string_view key, std::string_view data);
 // Blocking CPU work: call on the blocking pool only (it is slow on purpose).
 std::string pbkdf2(HashAlg alg, std::string_view password, std::string_view salt, std::uint32_t iterations);
 
-std::string randomBytes(std::size_t n);  // from the OS CSPRNG (RAND_bytes)
+std::string randomBytes(std::size_t n);  // OpenSSL's CSPRNG (small requests: a per-thread block of it)
 std::string randomToken(std::size_t n);  // n characters of [A-Za-z0-9], for ids and resources
 
 bool constantTimeEqual(std::string_view a, std::string_view b);

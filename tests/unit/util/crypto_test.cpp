@@ -1,6 +1,8 @@
 #include "server/util/crypto.h"
 
 #include <set>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -93,6 +95,22 @@ TEST(CryptoTest, RandomBytesAndTokens) {
   EXPECT_EQ(seen.size(), 50u);
   EXPECT_EQ(randomToken(0), "");
   EXPECT_EQ(randomToken(1000).size(), 1000u);
+}
+
+// Small requests come from a per-thread block of DRBG output: across its refills and between threads,
+// no bytes are handed out twice.
+TEST(CryptoTest, RandomBytesAreNeverReused) {
+  std::set<std::string> seen;
+  auto draw = [](std::vector<std::string>& out) {
+    for (int i = 0; i < 300; ++i) out.push_back(randomBytes(i % 2 ? 16 : 24));
+  };
+  std::vector<std::string> here, there;
+  std::thread other([&] { draw(there); });
+  draw(here);
+  other.join();
+  for (const auto* v : {&here, &there})
+    for (const auto& r : *v) EXPECT_TRUE(seen.insert(r.substr(0, 16)).second);
+  EXPECT_EQ(seen.size(), 600u);
 }
 
 TEST(CryptoTest, ConstantTimeEqual) {
