@@ -81,19 +81,29 @@ bool AccountStore::setCredentials(std::string_view domain, std::string_view user
 
 std::optional<util::ScramCredential> AccountStore::credential(std::string_view domain, std::string_view user,
                                                               util::HashAlg alg) {
+  auto c = loginCredential(domain, user, alg);
+  if (!c) return std::nullopt;
+  return std::move(c->credential);
+}
+
+std::optional<AccountStore::LoginCredential> AccountStore::loginCredential(std::string_view domain,
+                                                                          std::string_view user,
+                                                                          util::HashAlg alg) {
   auto rows = db_.connection().query(
-      "SELECT salt, iterations, stored_key, server_key FROM scram_credentials "
-      "WHERE domain = ? AND username = ? AND hash = ?",
+      "SELECT c.salt, c.iterations, c.stored_key, c.server_key, a.disabled FROM scram_credentials c "
+      "JOIN accounts a ON a.domain = c.domain AND a.username = c.username "
+      "WHERE c.domain = ? AND c.username = ? AND c.hash = ?",
       {text(domain), text(user), text(util::hashName(alg))});
   if (rows.empty()) return std::nullopt;
   const Row& r = rows[0];
-  util::ScramCredential cred;
-  cred.alg = alg;
-  cred.salt = r.getText(0);
-  cred.iterations = static_cast<std::uint32_t>(r.getInt(1));
-  cred.storedKey = r.getText(2);
-  cred.serverKey = r.getText(3);
-  return cred;
+  LoginCredential out;
+  out.credential.alg = alg;
+  out.credential.salt = r.getText(0);
+  out.credential.iterations = static_cast<std::uint32_t>(r.getInt(1));
+  out.credential.storedKey = r.getText(2);
+  out.credential.serverKey = r.getText(3);
+  out.disabled = r.getInt(4) != 0;
+  return out;
 }
 
 bool AccountStore::exists(std::string_view domain, std::string_view user) {

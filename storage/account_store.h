@@ -32,6 +32,13 @@ class AccountStore {
                       const std::vector<util::ScramCredential>& credentials);
   std::optional<util::ScramCredential> credential(std::string_view domain, std::string_view user,
                                                   util::HashAlg alg);
+  // What a login needs, in one query: the credential and whether the account is disabled.
+  struct LoginCredential {
+    util::ScramCredential credential;
+    bool disabled = false;
+  };
+  std::optional<LoginCredential> loginCredential(std::string_view domain, std::string_view user,
+                                                 util::HashAlg alg);
   bool exists(std::string_view domain, std::string_view user);
   std::vector<std::string> list(std::string_view domain);  // usernames, sorted
   std::int64_t count(std::string_view domain);

@@ -136,11 +136,10 @@ void C2sSession::lookupCredential(
   runtime::offload(
       server_.pool(), executor(), {},
       [&db, domain, u, alg]() {
-        storage::AccountStore accounts(db);
-        auto c = accounts.credential(domain, u, alg);
+        auto c = storage::AccountStore(db).loginCredential(domain, u, alg);
         if (!c) return Found{stream::CredentialStatus::NoSuchUser, std::nullopt};
-        if (accounts.isDisabled(domain, u)) return Found{stream::CredentialStatus::Disabled, std::nullopt};
-        return Found{stream::CredentialStatus::Found, std::move(c)};
+        if (c->disabled) return Found{stream::CredentialStatus::Disabled, std::nullopt};
+        return Found{stream::CredentialStatus::Found, std::move(c->credential)};
       },
       [done = std::move(done)](runtime::Outcome<Found> out) {
         if (!out.ok()) {
@@ -162,8 +161,8 @@ void C2sSession::checkPassword(std::string_view user, std::string password,
       server_.pool(), executor(), {},
       [&db, domain, u, password = std::move(password), iterations]() {
         storage::AccountStore accounts(db);
-        auto c = accounts.credential(domain, u, util::HashAlg::Sha256);
-        if (!c) c = accounts.credential(domain, u, util::HashAlg::Sha1);
+        auto c = accounts.loginCredential(domain, u, util::HashAlg::Sha256);
+        if (!c) c = accounts.loginCredential(domain, u, util::HashAlg::Sha1);
         if (!c) {
           // The same PBKDF2 as for a real account: answering an unknown user milliseconds sooner would
           // tell an attacker which accounts exist before guessing their passwords.
@@ -171,9 +170,9 @@ void C2sSession::checkPassword(std::string_view user, std::string password,
                                             std::string(util::kScramSaltSize, '\0'), iterations);
           return std::pair{stream::CredentialStatus::NoSuchUser, false};
         }
-        if (accounts.isDisabled(domain, u)) return std::pair{stream::CredentialStatus::Disabled, false};
+        if (c->disabled) return std::pair{stream::CredentialStatus::Disabled, false};
         // PBKDF2 runs here, on the blocking pool.
-        return std::pair{stream::CredentialStatus::Found, util::verifyPassword(*c, password)};
+        return std::pair{stream::CredentialStatus::Found, util::verifyPassword(c->credential, password)};
       },
       [done = std::move(done)](runtime::Outcome<std::pair<stream::CredentialStatus, bool>> out) {
         if (!out.ok()) {

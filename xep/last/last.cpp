@@ -4,9 +4,9 @@
 // may ask (§4: "subscription from or both"), others get <forbidden/>.
 //
 // DESIGN: logins and logouts are recorded from the SessionBound and SessionClosed hooks on the blocking
-// pool (AccountStore, keyed by the account so they are written in order). While the account is online
-// the cached roster snapshot answers the permission question without storage; otherwise one pool job
-// reads existence, the requester's roster item and the last logout together.
+// pool (AccountStore, keyed by the account so they are written in order; nothing replies). While the
+// account is online the cached roster snapshot answers the permission question without storage;
+// otherwise one pool job reads existence, the requester's roster item and the last logout together.
 #include <algorithm>
 #include <optional>
 
@@ -66,19 +66,22 @@ class LastModule final : public module::Module {
   }
 
  private:
+  // Nothing waits for these writes: no answer comes back to the network thread (a wake-up saved per
+  // login and logout). The account's pool key keeps them in order with its lookups; a failure is
+  // logged on the pool.
   template <class Write>
   void record(session::Session& session, Write write) {
     auto& server = *server_;
     const auto user = session.jid().bare();
-    runtime::offload(
-        server.pool(), session.executor(), user.bareStr(),
-        [&server, user, write] {
-          storage::AccountStore store(server.db());
-          write(store, user);
-        },
-        [user](runtime::Outcome<bool> out) {
-          if (!out.ok()) log::warn("last.record.failed", "user={} error=\"{}\"", user.bareStr(), out.error);
-        });
+    const bool queued = server.pool().submit(user.bareStr(), [&server, user, write] {
+      try {
+        storage::AccountStore store(server.db());
+        write(store, user);
+      } catch (const std::exception& e) {
+        log::warn("last.record.failed", "user={} error=\"{}\"", user.bareStr(), e.what());
+      }
+    });
+    if (!queued) log::warn("last.record.failed", "user={} error=\"blocking pool queue full\"", user.bareStr());
   }
 
   void account(const router::IqRequest& req) {

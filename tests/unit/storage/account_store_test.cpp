@@ -143,6 +143,22 @@ TEST_P(StorageConformance, AccountDisabled) {
   EXPECT_FALSE(accounts.isDisabled("example.org", "alice"));
 }
 
+// A login reads the credential and the disabled flag in one query.
+TEST_P(StorageConformance, LoginCredentialCarriesTheDisabledFlag) {
+  AccountStore accounts(db());
+  ASSERT_TRUE(accounts.create("example.org", "alice", {credential(HashAlg::Sha256, 'a')}));
+  auto c = accounts.loginCredential("example.org", "alice", HashAlg::Sha256);
+  ASSERT_TRUE(c.has_value());
+  expectSame(c->credential, credential(HashAlg::Sha256, 'a'));
+  EXPECT_FALSE(c->disabled);
+  ASSERT_TRUE(accounts.setDisabled("example.org", "alice", true));
+  c = accounts.loginCredential("example.org", "alice", HashAlg::Sha256);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->disabled);
+  EXPECT_EQ(accounts.loginCredential("example.org", "alice", HashAlg::Sha1), std::nullopt);
+  EXPECT_EQ(accounts.loginCredential("example.org", "nobody", HashAlg::Sha256), std::nullopt);
+}
+
 TEST_P(StorageConformance, AccountLastActivity) {
   AccountStore accounts(db());
   ASSERT_TRUE(accounts.create("example.org", "alice", {}));
