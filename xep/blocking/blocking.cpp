@@ -130,16 +130,15 @@ class BlockingModule final : public module::Module {
       std::lock_guard lock(mu_);
       if (!accounts_.emplace(user.bareStr(), Account{}).second) return;  // already cached
     }
-    runtime::offload(
-        server_->pool(), session.executor(), user.bareStr(),
-        [this, user] {
-          install(user.bareStr(), load(user));
-          return true;
-        },
-        [user](runtime::Outcome<bool> out) {
-          if (!out.ok())
-            log::error("blocking.load.failed", "user={} error=\"{}\"", user.bareStr(), out.error);
-        });
+    // Installed from the pool job itself, so nothing comes back to the network thread.
+    const bool queued = server_->pool().submit(user.bareStr(), [this, user] {
+      try {
+        install(user.bareStr(), load(user));
+      } catch (const std::exception& e) {
+        log::error("blocking.load.failed", "user={} error=\"{}\"", user.bareStr(), e.what());
+      }
+    });
+    if (!queued) log::error("blocking.load.failed", "user={} error=\"blocking pool queue full\"", user.bareStr());
   }
 
   // XEP-0198: the same resource continues under a new session id.

@@ -3,7 +3,15 @@
 // with a non-negative priority (initial presence, or a later one raising a negative priority). A message is
 // deleted only after it was handed to a session; if that session dies first, the session hands it back to
 // routing, which stores it again — it is never lost.
+//
+// DESIGN: which accounts have stored messages is kept in memory (loaded at start, before the listeners
+// open), so the initial presence of an account with none (nearly every login) costs no storage round
+// trip. Only the pool jobs that change or read offline storage update it, under the account's pool key,
+// so it follows the order of the writes. This assumes one server per database, as everything in
+// memory does.
+#include <future>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_set>
 
 #include "server/core/server.h"
@@ -47,6 +55,11 @@ class OfflineModule final : public module::Module {
 
   void start(module::ModuleContext& ctx) override {
     server_ = &ctx.server();
+    loadWaiting();
+    ctx.hook<hooks::AccountRemoved>([this](hooks::AccountRemoved::Context& c) {
+      setWaiting(c.user.bareStr(), false);  // its rows went with the account
+      return hooks::Action::Continue;
+    });
     ctx.feature(module::DiscoScope::Server, "msgoffline");
     ctx.hook<hooks::UndeliverableMessage>([this](auto& c) { return store(c); }, hooks::priority::kLast);
     ctx.hook<hooks::UserAvailable>([this](hooks::UserAvailable::Context& c) {
@@ -95,12 +108,13 @@ class OfflineModule final : public module::Module {
     auto original = c.stanza;
     runtime::offload(
         server.pool(), runtime::Executor::current(), user.bareStr(),
-        [&server, user, now, stored, max]() {
+        [this, &server, user, now, stored, max]() {
           if (!storage::AccountStore(server.db()).exists(user.domain(), user.local()))
             return StoreResult::NoSuchUser;
           OfflineStore store(server.db());
-          return store.push(user.domain(), user.local(), now, stored->serialized(), max) ? StoreResult::Stored
-                                                                                         : StoreResult::Full;
+          const bool pushed = store.push(user.domain(), user.local(), now, stored->serialized(), max);
+          setWaiting(user.bareStr(), true);  // stored now, or full
+          return pushed ? StoreResult::Stored : StoreResult::Full;
         },
         [this, user, original](runtime::Outcome<StoreResult> out) {
           if (!out.ok()) {
@@ -132,9 +146,14 @@ class OfflineModule final : public module::Module {
   void deliver(session::SessionPtr session) {
     auto& server = *server_;
     const auto user = session->jid().bare();
+    if (!waiting(user.bareStr())) return;
     runtime::offload(
         server.pool(), session->executor(), user.bareStr(),
-        [&server, user] { return OfflineStore(server.db()).fetch(user.domain(), user.local(), kBatch); },
+        [this, &server, user] {
+          auto messages = OfflineStore(server.db()).fetch(user.domain(), user.local(), kBatch);
+          if (messages.empty()) setWaiting(user.bareStr(), false);
+          return messages;
+        },
         [this, session, user](runtime::Outcome<std::vector<StoredMessage>> out) {
           if (!out.ok()) {
             log::error("offline.fetch.failed", "user={} error=\"{}\"", user.bareStr(), out.error);
@@ -156,15 +175,51 @@ class OfflineModule final : public module::Module {
           auto& srv = *server_;
           runtime::offload(
               srv.pool(), session->executor(), user.bareStr(),
-              [&srv, user, ids] { OfflineStore(srv.db()).remove(user.domain(), user.local(), ids); },
+              [this, &srv, user, ids] {
+                OfflineStore store(srv.db());
+                store.remove(user.domain(), user.local(), ids);
+                if (store.count(user.domain(), user.local()) == 0) setWaiting(user.bareStr(), false);
+              },
               [this, session, more](runtime::Outcome<bool> done) {
                 if (done.ok() && more) deliver(session);
               });
         });
   }
 
+  // Start, before the listeners open: the accounts that have messages waiting.
+  void loadWaiting() {
+    std::promise<std::vector<std::string>> promise;
+    auto future = promise.get_future();
+    auto& db = server_->db();
+    if (!server_->pool().submit([&db, &promise] {
+          try {
+            promise.set_value(OfflineStore(db).accountsWithMessages());
+          } catch (...) {
+            promise.set_exception(std::current_exception());
+          }
+        }))
+      throw std::runtime_error("offline: cannot queue the loading of waiting accounts");
+    auto accounts = future.get();
+    std::lock_guard lock(waitingMu_);
+    waiting_.insert(accounts.begin(), accounts.end());
+  }
+  bool waiting(const std::string& bare) {
+    std::lock_guard lock(waitingMu_);
+    return waiting_.count(bare) > 0;
+  }
+  void setWaiting(const std::string& bare, bool yes) {
+    std::lock_guard lock(waitingMu_);
+    if (yes)
+      waiting_.insert(bare);
+    else
+      waiting_.erase(bare);
+  }
+
   core::Server* server_ = nullptr;
   std::int64_t maxPerUser_ = 1000;
+  // Accounts with stored messages (see DESIGN); changed only by pool jobs under the account's key.
+  std::mutex waitingMu_;
+  std::unordered_set<std::string> waiting_;
   // Sessions whose last available presence had a negative priority (hooks run on many executors).
   std::mutex negativeMu_;
   std::unordered_set<std::uint64_t> negative_;

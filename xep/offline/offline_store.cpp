@@ -60,4 +60,11 @@ std::int64_t OfflineStore::count(std::string_view domain, std::string_view user)
   return countIn(db_.connection(), domain, user);
 }
 
+std::vector<std::string> OfflineStore::accountsWithMessages() {
+  std::vector<std::string> out;
+  for (const Row& r : db_.connection().query("SELECT DISTINCT domain, username FROM offline_messages", {}))
+    out.push_back(r.getText(1) + "@" + r.getText(0));
+  return out;
+}
+
 }  // namespace parley::xep::offline

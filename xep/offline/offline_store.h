@@ -29,6 +29,8 @@ class OfflineStore {
   // Deletes delivered messages by id.
   void remove(std::string_view domain, std::string_view user, const std::vector<std::int64_t>& ids);
   std::int64_t count(std::string_view domain, std::string_view user);
+  // Every account with at least one stored message, as "user@domain".
+  std::vector<std::string> accountsWithMessages();
 
  private:
   storage::Database& db_;
