@@ -87,8 +87,8 @@ std::optional<util::ScramCredential> AccountStore::credential(std::string_view d
 }
 
 std::optional<AccountStore::LoginCredential> AccountStore::loginCredential(std::string_view domain,
-                                                                          std::string_view user,
-                                                                          util::HashAlg alg) {
+                                                                           std::string_view user,
+                                                                           util::HashAlg alg) {
   auto rows = db_.connection().query(
       "SELECT c.salt, c.iterations, c.stored_key, c.server_key, a.disabled FROM scram_credentials c "
       "JOIN accounts a ON a.domain = c.domain AND a.username = c.username "

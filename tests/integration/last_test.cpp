@@ -79,4 +79,23 @@ TEST_F(LastTest, OfflineAccountReportsTimeSinceLogoutWithStatus) {
 }
 
 }  // namespace
+
+// Logins and logouts are written behind, in batches (ActivityWriter): the sessions a shutdown ends are
+// logouts too, and they are in storage before it closes.
+TEST_F(LastTest, LogoutsAtShutdownAreWritten) {
+  {
+    auto alice = client("alice", "a");
+    auto bob = client("bob", "b");
+    alice->becomeAvailable();
+    bob->becomeAvailable();
+    approveSubscription(*bob, *alice, "alice@localhost", "bob@localhost");
+    ASSERT_EQ(server.stop(), 0);
+  }
+  server.start();
+  auto bob = client("bob", "b2");
+  auto reply = bob->request(lastQuery("r1", "alice@localhost"), "r1");
+  ASSERT_TRUE(isResult(reply)) << "item-not-found: the logout was not written";
+  EXPECT_LT(std::stoi(std::string(reply->child("query", kNs)->attr("seconds"))), 60);
+}
+
 }  // namespace parley::test

@@ -138,7 +138,8 @@ class BlockingModule final : public module::Module {
         log::error("blocking.load.failed", "user={} error=\"{}\"", user.bareStr(), e.what());
       }
     });
-    if (!queued) log::error("blocking.load.failed", "user={} error=\"blocking pool queue full\"", user.bareStr());
+    if (!queued)
+      log::error("blocking.load.failed", "user={} error=\"blocking pool queue full\"", user.bareStr());
   }
 
   // XEP-0198: the same resource continues under a new session id.

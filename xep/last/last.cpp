@@ -3,12 +3,19 @@
 // that last unavailable presence (§4). Only the account itself and contacts it lets see its presence
 // may ask (§4: "subscription from or both"), others get <forbidden/>.
 //
-// DESIGN: logins and logouts are recorded from the SessionBound and SessionClosed hooks on the blocking
-// pool (AccountStore, keyed by the account so they are written in order; nothing replies). While the
-// account is online the cached roster snapshot answers the permission question without storage;
-// otherwise one pool job reads existence, the requester's roster item and the last logout together.
+// DESIGN: logins and logouts (SessionBound, SessionClosed) are written behind by ActivityWriter: one
+// transaction on the blocking pool for everything recorded while the previous one was being written,
+// so a burst of logins costs a few transactions rather than two per login, and nothing replies to the
+// network thread. A change stays visible in memory until its transaction committed, and lookups look
+// there before storage, so they never miss one. While the account is online the cached roster
+// snapshot answers the permission question without storage; otherwise one pool job reads existence,
+// the requester's roster item and the last logout together.
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <unordered_map>
 
 #include "server/core/server.h"
 #include "server/hooks/hooks.h"
@@ -38,6 +45,86 @@ struct Lookup {
   std::optional<storage::LastActivity> last;
 };
 
+// Pending login and logout times per account, written in batches (see DESIGN).
+class ActivityWriter : public std::enable_shared_from_this<ActivityWriter> {
+ public:
+  explicit ActivityWriter(core::Server& server) : server_(server) {}
+
+  void login(const xmpp::Jid& user, std::int64_t when) {
+    std::lock_guard lock(mu_);
+    pending_[user.bareStr()].login = when;
+    scheduleLocked();
+  }
+  void logout(const xmpp::Jid& user, storage::LastActivity last) {
+    std::lock_guard lock(mu_);
+    pending_[user.bareStr()].logout = std::move(last);
+    scheduleLocked();
+  }
+  // The newest logout not yet committed, if any.
+  std::optional<storage::LastActivity> uncommittedLogout(const std::string& bare) {
+    std::lock_guard lock(mu_);
+    for (const auto* m : {&pending_, &writing_})
+      if (auto it = m->find(bare); it != m->end() && it->second.logout) return it->second.logout;
+    return std::nullopt;
+  }
+  // Shutdown, before the pool drains: what a full queue left unscheduled gets written too.
+  void flush() {
+    std::lock_guard lock(mu_);
+    scheduleLocked();
+  }
+
+ private:
+  struct Change {
+    std::optional<std::int64_t> login;
+    std::optional<storage::LastActivity> logout;
+  };
+
+  void scheduleLocked() {
+    if (scheduled_ || pending_.empty()) return;
+    scheduled_ = server_.pool().submit([self = shared_from_this()] { self->drain(); });
+    if (!scheduled_)
+      log::warn("last.record.deferred", "accounts={} (blocking pool queue full)", pending_.size());
+  }
+
+  // Pool thread; one drain at a time (scheduled_ stays set until the last one ends).
+  void drain() {
+    while (true) {
+      {
+        std::lock_guard lock(mu_);
+        writing_ = std::move(pending_);
+        pending_.clear();
+      }
+      try {
+        server_.db().transaction([&](storage::Connection&) {
+          storage::AccountStore store(server_.db());
+          for (const auto& [bare, change] : writing_) {
+            auto user = xmpp::Jid::parse(bare);
+            if (!user) continue;
+            if (change.login) store.setLastLogin(user->domain(), user->local(), *change.login);
+            if (change.logout) store.setLastLogout(user->domain(), user->local(), *change.logout);
+          }
+        });
+      } catch (const std::exception& e) {
+        log::warn("last.record.failed", "accounts={} error=\"{}\"", writing_.size(), e.what());
+      }
+      std::lock_guard lock(mu_);
+      writing_.clear();
+      if (pending_.empty()) {
+        scheduled_ = false;
+        return;
+      }
+      // More came in meanwhile: let other jobs of this worker run first, unless the pool is stopping.
+      if (server_.pool().submit([self = shared_from_this()] { self->drain(); })) return;
+    }
+  }
+
+  core::Server& server_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Change> pending_;  // recorded, not written yet
+  std::unordered_map<std::string, Change> writing_;  // in the transaction being written
+  bool scheduled_ = false;
+};
+
 class LastModule final : public module::Module {
  public:
   void start(module::ModuleContext& ctx) override {
@@ -49,41 +136,22 @@ class LastModule final : public module::Module {
            [this](const router::IqRequest& req) { req.result(lastQuery(util::unixNow() - startedAt_)); });
     ctx.iq(router::IqScope::Account, "get", kNs, "query",
            [this](const router::IqRequest& req) { account(req); });
+    writer_ = std::make_shared<ActivityWriter>(*server_);
     ctx.hook<hooks::SessionBound>([this](hooks::SessionBound::Context& c) {
-      record(c.session, [now = util::unixNow()](storage::AccountStore& s, const xmpp::Jid& u) {
-        s.setLastLogin(u.domain(), u.local(), now);
-      });
+      writer_->login(c.session.jid().bare(), util::unixNow());
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::SessionClosed>([this](hooks::SessionClosed::Context& c) {
-      if (c.lastResource)
-        record(c.session, [last = storage::LastActivity{util::unixNow(), c.status}](storage::AccountStore& s,
-                                                                                    const xmpp::Jid& u) {
-          s.setLastLogout(u.domain(), u.local(), last);
-        });
+      if (c.lastResource) writer_->logout(c.session.jid().bare(), {util::unixNow(), c.status});
       return hooks::Action::Continue;
     });
   }
 
- private:
-  // Nothing waits for these writes: no answer comes back to the network thread (a wake-up saved per
-  // login and logout). The account's pool key keeps them in order with its lookups; a failure is
-  // logged on the pool.
-  template <class Write>
-  void record(session::Session& session, Write write) {
-    auto& server = *server_;
-    const auto user = session.jid().bare();
-    const bool queued = server.pool().submit(user.bareStr(), [&server, user, write] {
-      try {
-        storage::AccountStore store(server.db());
-        write(store, user);
-      } catch (const std::exception& e) {
-        log::warn("last.record.failed", "user={} error=\"{}\"", user.bareStr(), e.what());
-      }
-    });
-    if (!queued) log::warn("last.record.failed", "user={} error=\"blocking pool queue full\"", user.bareStr());
+  void stop() override {
+    if (writer_) writer_->flush();
   }
 
+ private:
   void account(const router::IqRequest& req) {
     auto& server = *server_;
     const auto target = req.target;
@@ -126,7 +194,7 @@ class LastModule final : public module::Module {
     }
     runtime::offload(
         server.pool(), runtime::Executor::current(), target.bareStr(),
-        [&server, target, requester, allowed] {
+        [&server, writer = writer_, target, requester, allowed] {
           Lookup l;
           storage::AccountStore accounts(server.db());
           l.exists = accounts.exists(target.domain(), target.local());
@@ -138,7 +206,11 @@ class LastModule final : public module::Module {
             l.allowed = item && (item->subscription == storage::Subscription::From ||
                                  item->subscription == storage::Subscription::Both);
           }
-          if (l.allowed) l.last = accounts.lastLogout(target.domain(), target.local());
+          if (l.allowed) {
+            // Memory first: a change that is not there any more has been committed.
+            l.last = writer->uncommittedLogout(target.bareStr());
+            if (!l.last) l.last = accounts.lastLogout(target.domain(), target.local());
+          }
           return l;
         },
         [req, answer](runtime::Outcome<Lookup> out) {
@@ -154,6 +226,7 @@ class LastModule final : public module::Module {
   }
 
   core::Server* server_ = nullptr;
+  std::shared_ptr<ActivityWriter> writer_;
   std::int64_t startedAt_ = 0;
 };
 

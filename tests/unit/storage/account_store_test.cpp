@@ -190,7 +190,8 @@ void fillUser(Database& db, std::string_view domain, std::string_view user) {
                           {std::string(domain), std::string(user)});
   // xep/push: a registration and a room rule; xep/pep: a node with an item.
   db.connection().execute(
-      "INSERT INTO push_registrations (domain, username, reg_id, service_jid, created_at) VALUES (?, ?, 'r', 'p', 1)",
+      "INSERT INTO push_registrations (domain, username, reg_id, service_jid, created_at) VALUES (?, ?, 'r', "
+      "'p', 1)",
       {std::string(domain), std::string(user)});
   db.connection().execute(
       "INSERT INTO push_room_rules (domain, username, room, mode) VALUES (?, ?, 'r@muc', 'never')",
