@@ -215,6 +215,8 @@ void Connection::onReadable() {
       }
     }
     handler_->onData(std::string_view(buf, static_cast<std::size_t>(n)));
+    // A short recv() emptied the socket: skip the read that would only say EAGAIN (see readRecords).
+    if (!ssl_ && !impl_->records && static_cast<std::size_t>(n) < kReadSize) break;
     // SSL_has_pending: decrypted bytes, or bytes read ahead and not yet decrypted.
     if (i + 1 == kReadsPerWakeup && ssl_ && SSL_has_pending(ssl_)) {
       // Let other connections run, then continue with what TLS already holds.
@@ -498,6 +500,10 @@ void Connection::readRecords() {
       return;
     }
     if (!openRecords(buf, static_cast<std::size_t>(n))) return;
+    // A TCP recv() shorter than asked for emptied the receive queue: the next one would say EAGAIN.
+    // Waiting right away is safe: the wait re-arms the socket in epoll (EPOLL_CTL_MOD), which reports
+    // anything that arrived since at once.
+    if (static_cast<std::size_t>(n) < kReadSize) break;
   }
   armRead();
 }
