@@ -44,7 +44,8 @@
 #   CMP_MUC_DURATION=10       seconds of sending per muc run
 #   CMP_MAM_MESSAGES=5000     messages archived then paged (page size CMP_MAM_PAGE=50, Prosody's maximum)
 #   CMP_THREADS=1             parley-bench threads
-#   CMP_QUIET=5               seconds between the logins (and room joins) and the measured phase of chat
+#   CMP_QUIET=5               seconds before each login run (after the sessions of the previous scenario),
+#                             and between the logins (and room joins) and the measured phase of chat
 #                             and muc, so what the logins left to do is not counted as messaging cost
 #   CMP_TIMEOUT=60            seconds allowed per login (and per room join phase)
 #   CMP_OUT=                  directory for the reports (default: a new one under /tmp, kept)
@@ -496,6 +497,9 @@ scenarios_for() {
   fi
   if [[ $SCENARIOS == *" login "* ]]; then
     for ((rep = 1; rep <= REPEAT; rep++)); do
+      # What the sessions before ended left to do (unavailable presence, last-activity writes, freeing
+      # their memory) is not the cost of these logins.
+      sleep "$QUIET"
       run "$s" "login-$rep" login --users "$LOGINS" --concurrency "$LOGIN_CONCURRENCY" || return 1
     done
   fi
