@@ -52,12 +52,16 @@ class ActivityWriter : public std::enable_shared_from_this<ActivityWriter> {
 
   void login(const xmpp::Jid& user, std::int64_t when) {
     std::lock_guard lock(mu_);
-    pending_[user.bareStr()].login = when;
+    auto& c = pending_[user.bareStr()];
+    c.user = user;
+    c.login = when;
     scheduleLocked();
   }
   void logout(const xmpp::Jid& user, storage::LastActivity last) {
     std::lock_guard lock(mu_);
-    pending_[user.bareStr()].logout = std::move(last);
+    auto& c = pending_[user.bareStr()];
+    c.user = user;
+    c.logout = std::move(last);
     scheduleLocked();
   }
   // The newest logout not yet committed, if any.
@@ -75,6 +79,7 @@ class ActivityWriter : public std::enable_shared_from_this<ActivityWriter> {
 
  private:
   struct Change {
+    xmpp::Jid user;  // bare
     std::optional<std::int64_t> login;
     std::optional<storage::LastActivity> logout;
   };
@@ -97,11 +102,9 @@ class ActivityWriter : public std::enable_shared_from_this<ActivityWriter> {
       try {
         server_.db().transaction([&](storage::Connection&) {
           storage::AccountStore store(server_.db());
-          for (const auto& [bare, change] : writing_) {
-            auto user = xmpp::Jid::parse(bare);
-            if (!user) continue;
-            if (change.login) store.setLastLogin(user->domain(), user->local(), *change.login);
-            if (change.logout) store.setLastLogout(user->domain(), user->local(), *change.logout);
+          for (const auto& [bare, c] : writing_) {
+            if (c.login) store.setLastLogin(c.user.domain(), c.user.local(), *c.login);
+            if (c.logout) store.setLastLogout(c.user.domain(), c.user.local(), *c.logout);
           }
         });
       } catch (const std::exception& e) {
