@@ -47,6 +47,7 @@
 #   CMP_QUIET=5               seconds before each login run (after the sessions of the previous scenario),
 #                             and between the logins (and room joins) and the measured phase of chat
 #                             and muc, so what the logins left to do is not counted as messaging cost
+#   CMP_PARLEY_LOG_LEVEL=warn Parley's [server] log_level (the peers log warnings only)
 #   CMP_TIMEOUT=60            seconds allowed per login (and per room join phase)
 #   CMP_OUT=                  directory for the reports (default: a new one under /tmp, kept)
 #   CMP_KEEP=                 1: keep the servers' temporary directories (configs, logs, data)
@@ -82,6 +83,9 @@ MAM_MESSAGES=${CMP_MAM_MESSAGES:-5000}
 MAM_PAGE=${CMP_MAM_PAGE:-50}
 THREADS=${CMP_THREADS:-1}
 QUIET=${CMP_QUIET:-5}
+# The peers log warnings only (Prosody: warn, ejabberd: loglevel warning); Parley's default, info,
+# writes a few lines per login.
+PARLEY_LOG_LEVEL=${CMP_PARLEY_LOG_LEVEL:-warn}
 TIMEOUT=${CMP_TIMEOUT:-60}
 DOMAIN=localhost
 MUC_SERVICE=muc.localhost
@@ -181,7 +185,7 @@ start_parley() {
   C2S_PORT=$(free_port)
   cat >"$dir/parley.toml" <<EOF
 [server]
-log_level = "info"
+log_level = "$PARLEY_LOG_LEVEL"
 data_dir = "data"
 
 [[hosts]]
