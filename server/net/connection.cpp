@@ -71,6 +71,10 @@ struct Connection::Impl {
   std::size_t creditAt = 0;      // where in tx the application-data record ends…
   std::size_t creditBytes = 0;   // …and its plaintext, counted as written once all of it has left
   bool closeNotifySent = false;  // sealed behind the last record of a closing stream
+  // While a handshake that may hand over runs: OpenSSL reads from this memory BIO, which recv() fills
+  // (see readHandshakeBytes). Owned by the SSL object; null otherwise.
+  BIO* handshakeRbio = nullptr;
+  bool handshakeDrained = false;  // the last recv() into it emptied the socket
   // What channel binding and the stream header still need once the SSL object is gone.
   SSL_CTX* certContext = nullptr;
   std::string sni;
@@ -186,6 +190,10 @@ void Connection::onReadable() {
       int r = SSL_read(ssl_, buf, static_cast<int>(kReadSize));
       if (r <= 0) {
         int err = SSL_get_error(ssl_, r);
+        if (err == SSL_ERROR_WANT_READ && impl_->handshakeRbio) {
+          readSocketFromNowOn();  // what the handshake read beyond its end is used up
+          continue;
+        }
         if (err == SSL_ERROR_WANT_READ) break;
         if (err == SSL_ERROR_WANT_WRITE) {
           readWaitForWrite_ = true;
@@ -355,6 +363,8 @@ void Connection::flush() {
       // Read exactly the handshake's records, so that what the client sends after its Finished is still
       // in the socket when the record layer changes hands.
       SSL_set_read_ahead(ssl_, 0);
+      impl_->handshakeRbio = BIO_new(BIO_s_mem());
+      SSL_set0_rbio(ssl_, impl_->handshakeRbio);  // the socket BIO stays the write side
       impl_->capture = std::make_unique<Tls13Capture>();
       attachTls13Capture(ssl_, impl_->capture.get());
     }
@@ -404,58 +414,120 @@ void Connection::startTls(const TlsContexts& contexts, std::function<void(bool, 
 }
 
 void Connection::continueHandshake() {
-  if (closed_) return;
-  ERR_clear_error();
-  int r = SSL_do_handshake(ssl_);
-  if (r == 1) {
-    handshaking_ = false;
-    tlsEstablished_ = true;
-    if (impl_->capture) handOverRecordLayer();
-    auto done = std::move(handshakeDone_);
-    if (done) done(true, {});
-    if (!closed_ && !closing_) {
-      if (queueHead_ < queue_.size()) flush();
-      if (ssl_ && SSL_has_pending(ssl_)) {
-        // Read-ahead took the client's first bytes with its last handshake record: the socket will not
-        // say readable for them again.
-        executor_.post([this, self = keepAlive()] {
-          if (self && !closed_ && !paused_ && !reading_) onReadable();
-        });
-      } else {
-        armRead();
+  while (true) {
+    if (closed_) return;
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+      handshaking_ = false;
+      tlsEstablished_ = true;
+      if (impl_->capture) handOverRecordLayer();
+      auto done = std::move(handshakeDone_);
+      if (done) done(true, {});
+      if (!closed_ && !closing_) {
+        if (queueHead_ < queue_.size()) flush();
+        const bool heldBack = impl_->records ? !impl_->rx.empty()
+                                             : ssl_ && (SSL_has_pending(ssl_) || impl_->handshakeRbio);
+        if (heldBack) {
+          // The client's first bytes came with its last handshake record (read ahead, or left in the
+          // handshake's memory BIO): the socket will not say readable for them again.
+          executor_.post([this, self = keepAlive()] {
+            if (self && !closed_ && !paused_ && !reading_) onReadable();
+          });
+        } else {
+          armRead();
+        }
       }
+      return;
     }
+    int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ && impl_->handshakeRbio && !impl_->handshakeDrained) {
+      const int got = readHandshakeBytes();
+      if (got > 0) continue;
+      if (got < 0) return;
+    }
+    impl_->handshakeDrained = false;  // the wait below ends when there is more
+    auto self = keepAlive();
+    if (!self) return;
+    if (err == SSL_ERROR_WANT_READ) {
+      impl_->sock.async_wait(asio::ip::tcp::socket::wait_read,
+                             [this, self](const boost::system::error_code& ec) {
+                               if (closed_) return;
+                               if (ec) {
+                                 if (ec != asio::error::operation_aborted) abort(ec.message());
+                                 return;
+                               }
+                               continueHandshake();
+                             });
+      return;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+      waitWritable();
+      return;
+    }
+    unsigned long e = ERR_peek_last_error();
+    char buf[200] = "handshake failed";
+    if (e) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    failHandshake(std::string("TLS handshake: ") + buf);
     return;
   }
-  int err = SSL_get_error(ssl_, r);
-  auto self = keepAlive();
-  if (!self) return;
-  if (err == SSL_ERROR_WANT_READ) {
-    impl_->sock.async_wait(asio::ip::tcp::socket::wait_read,
-                           [this, self](const boost::system::error_code& ec) {
-                             if (closed_) return;
-                             if (ec) {
-                               if (ec != asio::error::operation_aborted) abort(ec.message());
-                               return;
-                             }
-                             continueHandshake();
-                           });
-    return;
-  }
-  if (err == SSL_ERROR_WANT_WRITE) {
-    waitWritable();
-    return;
-  }
-  unsigned long e = ERR_peek_last_error();
-  char buf[200] = "handshake failed";
-  if (e) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
+}
+
+void Connection::failHandshake(std::string reason) {
   handshaking_ = false;
   auto done = std::move(handshakeDone_);
-  std::string reason = std::string("TLS handshake: ") + buf;
   // Nothing sensible can be sent on a failed handshake: close the socket.
   finishClose(reason);
   if (done) done(false, reason);
+}
+
+// A handshake that may hand over reads through a memory BIO: one recv() takes whatever the socket has
+// (a whole flight, often with the stream header the client sent right after its Finished), where
+// OpenSSL without read-ahead would make two system calls per record; what OpenSSL does not take stays
+// there for the record layer. 1: bytes added; 0: none yet (EAGAIN); -1: the connection ended.
+int Connection::readHandshakeBytes() {
+  char* buf = threadReadBuffer();
+  while (true) {
+    const ssize_t n = ::recv(impl_->sock.native_handle(), buf, kReadSize, 0);
+    if (n > 0) {
+      if (BIO_write(impl_->handshakeRbio, buf, static_cast<int>(n)) != static_cast<int>(n)) {
+        failHandshake("TLS handshake: out of memory");
+        return -1;
+      }
+      // Shorter than asked for: the socket is empty, so the next want-read waits without asking it.
+      impl_->handshakeDrained = static_cast<std::size_t>(n) < kReadSize;
+      return 1;
+    }
+    if (n == 0) {
+      failHandshake("TLS handshake: peer closed");
+      return -1;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    failHandshake(std::string("TLS handshake: ") + std::strerror(errno));
+    return -1;
+  }
+}
+
+// What the handshake's memory BIO still holds is the client's first application data: the record
+// layer (rx) or OpenSSL (until it is used up, see onReadable) reads it before the socket.
+std::string Connection::takeHandshakeLeftover() {
+  std::string rest;
+  if (BIO* mem = impl_->handshakeRbio) {
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(mem, &data);
+    if (len > 0) rest.assign(data, static_cast<std::size_t>(len));
+  }
+  return rest;
+}
+
+// The handshake's memory BIO is used up: OpenSSL reads the socket from now on.
+void Connection::readSocketFromNowOn() {
+  BIO* sock = SSL_get_wbio(ssl_);
+  BIO_up_ref(sock);
+  SSL_set0_rbio(ssl_, sock);  // frees the memory BIO
+  impl_->handshakeRbio = nullptr;
 }
 
 // After a TLS 1.3 handshake: continue with our own record layer and free the SSL object
@@ -467,6 +539,7 @@ void Connection::handOverRecordLayer() {
   const std::string exporter = records ? net::tlsExporter(ssl_) : std::string();
   if (!records || exporter.size() != impl_->exporter.size()) {
     SSL_set_read_ahead(ssl_, 1);  // OpenSSL keeps the connection (TLS 1.2, another suite)
+    if (BIO_pending(impl_->handshakeRbio) == 0) readSocketFromNowOn();
     log::debug("net.tls_record_layer", "peer={} layer=openssl version={}", remoteAddress_,
                SSL_get_version(ssl_));
     return;
@@ -477,8 +550,10 @@ void Connection::handOverRecordLayer() {
   impl_->sni = sniName();
   impl_->certContext = SSL_get_SSL_CTX(ssl_);
   SSL_CTX_up_ref(impl_->certContext);
-  SSL_free(ssl_);
+  impl_->rx = takeHandshakeLeftover();
+  SSL_free(ssl_);  // and the handshake's memory BIO with it
   ssl_ = nullptr;
+  impl_->handshakeRbio = nullptr;
   impl_->records = std::move(records);
 }
 

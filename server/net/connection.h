@@ -83,6 +83,10 @@ class Connection final : public Transport {
   void flush();
   void waitWritable();
   void continueHandshake();
+  void failHandshake(std::string reason);
+  int readHandshakeBytes();
+  std::string takeHandshakeLeftover();
+  void readSocketFromNowOn();
   void handOverRecordLayer();
   void readRecords();
   bool openRecords(char* data, std::size_t size);
