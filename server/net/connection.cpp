@@ -426,8 +426,8 @@ void Connection::continueHandshake() {
       if (done) done(true, {});
       if (!closed_ && !closing_) {
         if (queueHead_ < queue_.size()) flush();
-        const bool heldBack = impl_->records ? !impl_->rx.empty()
-                                             : ssl_ && (SSL_has_pending(ssl_) || impl_->handshakeRbio);
+        const bool heldBack =
+            impl_->records ? !impl_->rx.empty() : ssl_ && (SSL_has_pending(ssl_) || impl_->handshakeRbio);
         if (heldBack) {
           // The client's first bytes came with its last handshake record (read ahead, or left in the
           // handshake's memory BIO): the socket will not say readable for them again.

@@ -4,11 +4,13 @@
 #include <utility>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -329,6 +331,60 @@ TEST_F(TlsTest, StreamHeaderAndFeaturesShareOneRecord) {
   ASSERT_TRUE(c.write(kStreamHeader));
   ASSERT_TRUE(c.readUntil("urn:ietf:params:xml:ns:xmpp-bind")) << c.received();
   EXPECT_EQ(c.recordsRead() - before, 1);
+}
+
+// The server reads a handshake flight with one recv() into a memory BIO: what came after the client's
+// Finished in the same segment (here the stream header, sent with the Finished in one send()) is the
+// client's first application data, and the record layer reads it before the socket.
+TEST_F(TlsTest, StreamHeaderInTheSegmentOfTheFinishedIsRead) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.tlsPort());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL* ssl = SSL_new(ctx);
+  BIO* out = BIO_new(BIO_s_mem());  // the client's records, sent by hand
+  SSL_set_bio(ssl, BIO_new_socket(fd, BIO_NOCLOSE), out);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  SSL_set_connect_state(ssl);
+  auto sendOut = [&] {
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(out, &data);
+    if (len > 0) ASSERT_EQ(::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL), len);
+    (void)BIO_reset(out);
+  };
+  // Non-blocking while the handshake runs: the client's flight has to be sent before it can read.
+  const int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int r = 0;
+  while ((r = SSL_do_handshake(ssl)) != 1) {
+    ASSERT_EQ(SSL_get_error(ssl, r), SSL_ERROR_WANT_READ);
+    sendOut();
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1) << "no answer from the server";
+  }
+  fcntl(fd, F_SETFL, flags);
+  // The Finished is still in `out`: the stream header joins it, and both leave in one send().
+  ASSERT_GT(SSL_write(ssl, kStreamHeader, static_cast<int>(std::string_view(kStreamHeader).size())), 0);
+  sendOut();
+  std::string got;
+  char buf[4096];
+  while (got.find("</stream:features>") == std::string::npos) {
+    const int n = SSL_read(ssl, buf, sizeof buf);
+    ASSERT_GT(n, 0) << "the server never answered the stream header: " << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_NE(got.find("<stream:stream"), std::string::npos);
+  EXPECT_TRUE(server.waitForLog("layer=parley"));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  close(fd);
 }
 
 // A record that does not authenticate (RFC 8446 §5.2) ends the connection with a bad_record_mac alert
