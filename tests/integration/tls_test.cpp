@@ -356,7 +356,9 @@ TEST_F(TlsTest, StreamHeaderInTheSegmentOfTheFinishedIsRead) {
   auto sendOut = [&] {
     char* data = nullptr;
     const long len = BIO_get_mem_data(out, &data);
-    if (len > 0) ASSERT_EQ(::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL), len);
+    if (len > 0) {
+      ASSERT_EQ(::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL), len);
+    }
     (void)BIO_reset(out);
   };
   // Non-blocking while the handshake runs: the client's flight has to be sent before it can read.
