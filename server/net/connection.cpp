@@ -361,7 +361,7 @@ void Connection::flush() {
     SSL_set_accept_state(ssl_);
     if (impl_->tlsContexts->ownRecordLayer()) {
       // Read exactly the handshake's records, so that what the client sends after its Finished is still
-      // in the socket when the record layer changes hands.
+      // in the memory BIO (readHandshakeBytes) when the record layer changes hands.
       SSL_set_read_ahead(ssl_, 0);
       impl_->handshakeRbio = BIO_new(BIO_s_mem());
       SSL_set0_rbio(ssl_, impl_->handshakeRbio);  // the socket BIO stays the write side

@@ -1,4 +1,7 @@
 // XEP-0012 last activity: server uptime, and an account's last logout for those allowed to see it.
+#include <memory>
+#include <utility>
+
 #include "integration/module_helpers.h"
 
 namespace parley::test {
@@ -11,7 +14,18 @@ std::string lastQuery(const std::string& id, const std::string& to) {
          "><query xmlns='jabber:iq:last'/></iq>";
 }
 
-class LastTest : public ModuleTest {};
+class LastTest : public ModuleTest {
+ protected:
+  // Alice and Bob online, and Bob allowed to see Alice's presence (so he may ask for her last activity).
+  std::pair<std::unique_ptr<XmppClient>, std::unique_ptr<XmppClient>> aliceVisibleToBob() {
+    auto alice = client("alice", "a");
+    auto bob = client("bob", "b");
+    alice->becomeAvailable();
+    bob->becomeAvailable();
+    approveSubscription(*bob, *alice, "alice@localhost", "bob@localhost");
+    return {std::move(alice), std::move(bob)};
+  }
+};
 
 TEST_F(LastTest, ServerUptime) {
   auto alice = client("alice", "a");
@@ -45,11 +59,7 @@ TEST_F(LastTest, OnlineAccountIsZeroSecondsForItselfAndApprovedContacts) {
 
 TEST_F(LastTest, OfflineAccountReportsTimeSinceLogoutWithStatus) {
   {
-    auto alice = client("alice", "a");
-    auto bob = client("bob", "b");
-    alice->becomeAvailable();
-    bob->becomeAvailable();
-    approveSubscription(*bob, *alice, "alice@localhost", "bob@localhost");
+    auto [alice, bob] = aliceVisibleToBob();
     alice->send("<presence><status>gone fishing</status></presence>");
     alice->pump(200ms);
     alice->disconnect();
@@ -78,17 +88,11 @@ TEST_F(LastTest, OfflineAccountReportsTimeSinceLogoutWithStatus) {
   EXPECT_TRUE(isError(carol->request(lastQuery("c2", "nobody@localhost"), "c2"), "service-unavailable"));
 }
 
-}  // namespace
-
 // Logins and logouts are written behind, in batches (ActivityWriter): the sessions a shutdown ends are
 // logouts too, and they are in storage before it closes.
 TEST_F(LastTest, LogoutsAtShutdownAreWritten) {
   {
-    auto alice = client("alice", "a");
-    auto bob = client("bob", "b");
-    alice->becomeAvailable();
-    bob->becomeAvailable();
-    approveSubscription(*bob, *alice, "alice@localhost", "bob@localhost");
+    auto clients = aliceVisibleToBob();
     ASSERT_EQ(server.stop(), 0);
   }
   server.start();
@@ -97,5 +101,7 @@ TEST_F(LastTest, LogoutsAtShutdownAreWritten) {
   ASSERT_TRUE(isResult(reply)) << "item-not-found: the logout was not written";
   EXPECT_LT(std::stoi(std::string(reply->child("query", kNs)->attr("seconds"))), 60);
 }
+
+}  // namespace
 
 }  // namespace parley::test
