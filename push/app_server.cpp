@@ -19,7 +19,6 @@
 // - Delivery is the Dispatcher's (dispatcher.h) on one network thread with one HttpClient (curl multi on
 //   Asio): FCM HTTP v1 (fcm.h) and APNs (apns.h). A dead token removes the device.
 #include <chrono>
-#include <future>
 #include <mutex>
 #include <unordered_map>
 
@@ -89,20 +88,10 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
       : server_(server), settings_(std::move(settings)), domain_(std::move(domain)) {}
 
   void load() {
-    auto& db = server_.db();
-    std::promise<std::vector<StoredDevice>> promise;
-    auto future = promise.get_future();
-    const std::string domain = domain_;
-    if (!server_.pool().submit([&db, &promise, domain] {
-          try {
-            promise.set_value(DeviceStore(db).loadAll(domain));
-          } catch (...) {
-            promise.set_exception(std::current_exception());
-          }
-        }))
-      throw std::runtime_error("push_appserver: cannot queue the loading of devices");
+    auto load = [&db = server_.db(), &domain = domain_] { return DeviceStore(db).loadAll(domain); };
+    auto devices = runtime::runAtStart(server_.pool(), "push_appserver", load);
     std::lock_guard lock(mu_);
-    for (auto& d : future.get()) {
+    for (auto& d : devices) {
       Device dev;
       dev.service = d.provider == "apns" ? Service::Apns : Service::Fcm;
       dev.stored = std::move(d);

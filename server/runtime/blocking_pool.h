@@ -14,8 +14,10 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -98,6 +100,30 @@ void offload(BlockingPool& pool, Executor exec, std::string_view key, Work work,
       shared->second(std::move(out));
     });
   }
+}
+
+// Start-up only (modules loading their state before any client can connect, never a network thread):
+// runs `work` on the pool and waits for its result. Rethrows what `work` threw; throws
+// std::runtime_error naming `what` when the job cannot be queued.
+template <class Work>
+auto runAtStart(BlockingPool& pool, std::string_view what, Work work) -> std::invoke_result_t<Work&> {
+  using R = std::invoke_result_t<Work&>;
+  std::promise<R> promise;
+  auto future = promise.get_future();
+  if (!pool.submit([&work, &promise] {
+        try {
+          if constexpr (std::is_void_v<R>) {
+            work();
+            promise.set_value();
+          } else {
+            promise.set_value(work());
+          }
+        } catch (...) {
+          promise.set_exception(std::current_exception());
+        }
+      }))
+    throw std::runtime_error(std::string(what) + ": cannot queue start-up work on the blocking pool");
+  return future.get();
 }
 
 }  // namespace parley::runtime

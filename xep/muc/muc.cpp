@@ -15,7 +15,6 @@
 // from the room's handler itself, so Server::afterQueuedWork (XEP-0198 acks) covers the write.
 #include <algorithm>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -328,8 +327,8 @@ class MucModule final : public module::Module {
     // Room archive ids: the codec's key comes from the same persistent secret (ids decode after a
     // restart), the clock continues above the largest stored id.
     archiveIds_ = std::make_shared<ArchiveIds>(server.fakeSaltSecret());
-    archiveIds_->clock.raiseFloor(
-        blockingAtStart([&db = server.db()] { return MucArchiveStore(db).maxId(); }));
+    archiveIds_->clock.raiseFloor(runtime::runAtStart(
+        server.pool(), "muc", [&db = server.db()] { return MucArchiveStore(db).maxId(); }));
     for (std::size_t i = 0; i < server.io().size(); ++i)
       shards_.push_back(
           std::make_shared<Shard>(server, server.io().executor(i), settings_, idKey, archiveIds_, i));
@@ -357,23 +356,6 @@ class MucModule final : public module::Module {
   }
 
  private:
-  // Runs `work` on the blocking pool and waits for it: start-up only (before any client can connect).
-  template <class Work>
-  auto blockingAtStart(Work work) -> decltype(work()) {
-    using R = decltype(work());
-    std::promise<R> promise;
-    auto future = promise.get_future();
-    if (!server_->pool().submit([&work, &promise] {
-          try {
-            promise.set_value(work());
-          } catch (...) {
-            promise.set_exception(std::current_exception());
-          }
-        }))
-      throw std::runtime_error("muc: cannot queue start-up work on the blocking pool");
-    return future.get();
-  }
-
   // Reads the persistent rooms of a service, and the newest archived messages of each as its history
   // (§7.2.14: the history survives a restart).
   void loadRooms(const std::string& domain) {
@@ -382,7 +364,7 @@ class MucModule final : public module::Module {
       std::vector<mam::ArchivedMessage> history;
     };
     const std::int64_t maxHistory = settings_.maxHistoryLength;
-    auto rooms = blockingAtStart([&db = server_->db(), &domain, maxHistory] {
+    auto rooms = runtime::runAtStart(server_->pool(), "muc", [&db = server_->db(), &domain, maxHistory] {
       std::vector<Loaded> out;
       MucArchiveStore archive(db);
       for (auto& r : MucStore(db).loadAll(domain)) {

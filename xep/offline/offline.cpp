@@ -9,9 +9,7 @@
 // trip. Only the pool jobs that change or read offline storage update it, under the account's pool key,
 // so it follows the order of the writes. This assumes one server per database, as everything in
 // memory does.
-#include <future>
 #include <mutex>
-#include <stdexcept>
 #include <unordered_set>
 
 #include "server/core/server.h"
@@ -188,18 +186,9 @@ class OfflineModule final : public module::Module {
 
   // Start, before the listeners open: the accounts that have messages waiting.
   void loadWaiting() {
-    std::promise<std::vector<std::string>> promise;
-    auto future = promise.get_future();
-    auto& db = server_->db();
-    if (!server_->pool().submit([&db, &promise] {
-          try {
-            promise.set_value(OfflineStore(db).accountsWithMessages());
-          } catch (...) {
-            promise.set_exception(std::current_exception());
-          }
-        }))
-      throw std::runtime_error("offline: cannot queue the loading of waiting accounts");
-    auto accounts = future.get();
+    auto accounts = runtime::runAtStart(server_->pool(), "offline", [&db = server_->db()] {
+      return OfflineStore(db).accountsWithMessages();
+    });
     std::lock_guard lock(waitingMu_);
     waiting_.insert(accounts.begin(), accounts.end());
   }

@@ -36,7 +36,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -163,19 +162,10 @@ class State : public std::enable_shared_from_this<State> {
   }
 
   void load() {
-    auto& db = server_.db();
-    std::promise<std::pair<std::vector<StoredRegistration>, std::vector<StoredRoomRule>>> promise;
-    auto future = promise.get_future();
-    if (!server_.pool().submit([&db, &promise] {
-          try {
-            PushStore store(db);
-            promise.set_value({store.loadAll(), store.loadRoomRules()});
-          } catch (...) {
-            promise.set_exception(std::current_exception());
-          }
-        }))
-      throw std::runtime_error("push: cannot queue the loading of registrations");
-    auto [regs, rules] = future.get();
+    auto [regs, rules] = runtime::runAtStart(server_.pool(), "push", [&db = server_.db()] {
+      PushStore store(db);
+      return std::pair{store.loadAll(), store.loadRoomRules()};
+    });
     std::lock_guard lock(mu_);
     for (auto& r : regs) {
       auto service = Jid::parse(r.serviceJid);
