@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+struct evp_md_ctx_st;
+
 namespace parley::util {
 
 enum class HashAlg { Sha1, Sha256, Sha512 };
@@ -18,6 +20,22 @@ std::size_t hashSize(HashAlg alg);
 
 std::string hash(HashAlg alg, std::string_view data);
 std::string hmac(HashAlg alg, std::string_view key, std::string_view data);
+
+// HMAC under a key fixed for the object's life (ids and tokens derived from a server secret): the
+// padded key is hashed once, so each mac() is two hash finalisations. mac() is thread-safe.
+class HmacKey {
+ public:
+  HmacKey(HashAlg alg, std::string_view key);
+  ~HmacKey();
+  HmacKey(const HmacKey&) = delete;
+  HmacKey& operator=(const HmacKey&) = delete;
+  std::string mac(std::string_view data) const;
+
+ private:
+  HashAlg alg_;
+  evp_md_ctx_st* inner_ = nullptr;  // EVP_MD_CTX after (K ^ ipad)
+  evp_md_ctx_st* outer_ = nullptr;  // after (K ^ opad)
+};
 // Blocking CPU work: call on the blocking pool only (it is slow on purpose).
 std::string pbkdf2(HashAlg alg, std::string_view password, std::string_view salt, std::uint32_t iterations);
 

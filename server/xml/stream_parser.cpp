@@ -102,6 +102,57 @@ unsigned long nextHashSalt() {
   return static_cast<unsigned long>(z != 0 ? z : 1);  // 0 would make expat draw one itself
 }
 
+// Parsers this thread has finished with, reset and kept for the next stream or revived connection on
+// the same thread. A busy connection frees its parser after each read and needs one again at the next
+// (hibernate/revive); creating one is a dozen allocations, one large enough to make glibc consolidate
+// its fast bins, ≈ 8 % of a chat message's server CPU. At most kMaxSpare per thread, so idle
+// connections still hold no parser between them. XML_ParserReset keeps expat's buffers, so a parser
+// that needed more than a piece of buffer (a long token) is freed instead of kept.
+thread_local bool tSpareParsersGone = false;  // trivially destructible: readable at any point of thread exit
+
+class SpareParsers {
+ public:
+  static constexpr std::size_t kMaxSpare = 8;
+  SpareParsers() = default;
+  SpareParsers(const SpareParsers&) = delete;
+  SpareParsers& operator=(const SpareParsers&) = delete;
+  ~SpareParsers() {
+    tSpareParsersGone = true;  // a parser destroyed later in this thread's exit is freed directly
+    for (XML_Parser p : spare_) XML_ParserFree(p);
+  }
+  XML_Parser take() {
+    if (spare_.empty()) return XML_ParserCreateNS("UTF-8", kNsSeparator);  // forced UTF-8, RFC 6120 §11.6
+    XML_Parser p = spare_.back();
+    spare_.pop_back();
+    return p;
+  }
+  void give(XML_Parser p, bool grown) {
+    // Reset clears handlers, user data and every parsing state; the namespace separator stays.
+    if (grown || spare_.size() >= kMaxSpare || XML_ParserReset(p, "UTF-8") != XML_TRUE) {
+      XML_ParserFree(p);
+      return;
+    }
+    spare_.push_back(p);
+  }
+
+ private:
+  std::vector<XML_Parser> spare_;
+};
+thread_local SpareParsers tSpareParsers;
+
+XML_Parser takeParser() {
+  if (tSpareParsersGone) return XML_ParserCreateNS("UTF-8", kNsSeparator);
+  return tSpareParsers.take();
+}
+
+void giveParser(XML_Parser p, bool grown) {
+  if (tSpareParsersGone) {
+    XML_ParserFree(p);
+    return;
+  }
+  tSpareParsers.give(p, grown);
+}
+
 std::size_t countAttrs(const XML_Char** atts) {
   std::size_t n = 0;
   while (atts[2 * n]) ++n;
@@ -112,11 +163,11 @@ std::size_t countAttrs(const XML_Char** atts) {
 
 struct XmlStreamParser::Impl {
   Impl(StreamParserHandler& h, const ParserLimits& l) : handler(h), limits(l) {
-    parser = XML_ParserCreateNS("UTF-8", kNsSeparator);  // forced UTF-8, RFC 6120 §11.6
+    parser = takeParser();
     if (parser) install();
   }
   ~Impl() {
-    if (parser) XML_ParserFree(parser);
+    if (parser) giveParser(parser, grown);
   }
 
   // What settle() decided after an expat call.
@@ -141,6 +192,7 @@ struct XmlStreamParser::Impl {
   std::string rootQName;       // the root's qualified name as the peer wrote it (to match its end tag)
   bool hibernated = false;     // expat freed between stanzas; recreated on the next feed()
   bool replayingRoot = false;  // feeding the synthetic root of a revived parser
+  bool grown = false;          // expat held more than a piece at some point: its buffers grew
 
   struct Frame {
     MutableElementPtr element;
@@ -207,7 +259,8 @@ struct XmlStreamParser::Impl {
       install();
     }
     if (!parser) {  // hibernated: start over with a fresh parser
-      parser = XML_ParserCreateNS("UTF-8", kNsSeparator);
+      parser = takeParser();
+      grown = false;
       if (parser) install();
     }
     inRoot = closed = failed = suspended = hibernated = replayingRoot = false;
@@ -378,6 +431,7 @@ struct XmlStreamParser::Impl {
   // Interprets the result of XML_Parse()/XML_ResumeParser(). `window` holds the bytes expat was given
   // by that call (starting at absolute index windowAbs) and `rest` the bytes not yet handed to expat.
   Outcome settle(XML_Status st, std::uint64_t windowAbs, std::string_view window, std::string_view rest) {
+    if (totalFed - std::min(lastEventEnd, totalFed) > kPieceBytes) grown = true;
     if (pendingException) {
       releaseHeld();
       std::rethrow_exception(std::exchange(pendingException, nullptr));
@@ -440,7 +494,7 @@ struct XmlStreamParser::Impl {
     if (!parser || hibernated || !inRoot || closed || failed || suspended || inParse || !stack.empty())
       return false;
     if (totalFed != boundary) return false;  // part of the next element is already inside expat
-    XML_ParserFree(parser);
+    giveParser(parser, grown);
     parser = nullptr;
     hibernated = true;
     return true;
@@ -449,7 +503,8 @@ struct XmlStreamParser::Impl {
   // A fresh parser that has seen an equivalent root (same namespace declarations), so the next bytes
   // parse exactly as they would have in the original stream.
   bool revive() {
-    parser = XML_ParserCreateNS("UTF-8", kNsSeparator);
+    parser = takeParser();
+    grown = false;
     if (!parser) return false;
     install();
     hibernated = false;

@@ -33,14 +33,14 @@ std::uint64_t fromBigEndian(std::string_view b) {
 }  // namespace
 
 ArchiveIdCodec::ArchiveIdCodec(std::string_view secret)
-    : key_(util::hmac(util::HashAlg::Sha256, secret, "parley mam archive ids")) {
-  mask_ = fromBigEndian(util::hmac(util::HashAlg::Sha256, key_, "mask"));
+    : key_(util::HashAlg::Sha256, util::hmac(util::HashAlg::Sha256, secret, "parley mam archive ids")) {
+  mask_ = fromBigEndian(key_.mac("mask"));
 }
 
 std::string ArchiveIdCodec::tag(std::uint64_t raw, std::string_view account) const {
   std::string data = bigEndian(raw);
   data += account;
-  return util::hmac(util::HashAlg::Sha256, key_, data).substr(0, kTagBytes);
+  return key_.mac(data).substr(0, kTagBytes);
 }
 
 std::string ArchiveIdCodec::encode(std::int64_t id, std::string_view account) const {

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/util/crypto.h"
+
 namespace parley::xep::mam {
 
 class ArchiveIdCodec {
@@ -26,7 +28,7 @@ class ArchiveIdCodec {
 
  private:
   std::string tag(std::uint64_t raw, std::string_view account) const;
-  std::string key_;
+  util::HmacKey key_;
   std::uint64_t mask_ = 0;
 };
 

@@ -192,6 +192,10 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
     std::mutex mu;
     std::condition_variable more;  // a lingering drain waits here for kBatchRows
     std::vector<Pending> pending;
+    // The previous batch's vector, emptied, so `pending` keeps its capacity from drain to drain: growing
+    // it anew is a large allocation per batch on the network thread (and glibc consolidates its fast
+    // bins for each).
+    std::vector<Pending> recycled;
     bool scheduled = false;
     bool lingering = false;
     std::chrono::steady_clock::time_point lastDrainEnd;  // pool thread of the shard's key only
@@ -215,12 +219,19 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
         s.lingering = false;
       }
       batch.swap(s.pending);
+      s.pending.swap(s.recycled);
       s.scheduled = false;
     }
     struct StampEnd {
       Shard& s;
-      ~StampEnd() { s.lastDrainEnd = std::chrono::steady_clock::now(); }
-    } stampEnd{s};
+      std::vector<Pending>& batch;
+      ~StampEnd() {
+        s.lastDrainEnd = std::chrono::steady_clock::now();
+        batch.clear();  // the stanzas are released here, outside the lock
+        std::lock_guard lock(s.mu);
+        if (s.recycled.capacity() < batch.capacity()) s.recycled.swap(batch);
+      }
+    } stampEnd{s, batch};
     if (batch.empty()) return;
     std::vector<ArchiveRow> rows;
     rows.reserve(batch.size());

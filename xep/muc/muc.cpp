@@ -52,12 +52,12 @@ struct ArchiveIds {
 
 class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> {
  public:
-  Shard(core::Server& server, runtime::Executor exec, const ServiceSettings& settings, std::string idKey,
+  Shard(core::Server& server, runtime::Executor exec, const ServiceSettings& settings, std::string_view idKey,
         std::shared_ptr<ArchiveIds> ids, std::size_t index)
       : server_(server),
         exec_(exec),
         settings_(settings),
-        idKey_(std::move(idKey)),
+        idKey_(util::HashAlg::Sha256, idKey),
         ids_(std::move(ids)),
         archiveKey_("muc-archive-" + std::to_string(index)) {}
 
@@ -151,8 +151,7 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
     server_.hooks().run<hooks::GroupchatBroadcast>(ctx);
   }
   std::string occupantId(const Jid& room, const Jid& bare) const override {
-    return util::base64Encode(
-        util::hmac(util::HashAlg::Sha256, idKey_, room.bareStr() + "\n" + bare.bareStr()));
+    return util::base64Encode(idKey_.mac(room.bareStr() + "\n" + bare.bareStr()));
   }
   std::int64_t nextArchiveId(std::int64_t& stamp) override { return ids_->clock.next(stamp); }
   std::string encodeArchiveId(const Room& room, std::int64_t id) const override {
@@ -225,7 +224,7 @@ class Shard final : public RoomHost, public std::enable_shared_from_this<Shard> 
   core::Server& server_;
   runtime::Executor exec_;
   const ServiceSettings& settings_;
-  std::string idKey_;  // XEP-0421 occupant ids: HMAC key derived from the server's persistent secret
+  util::HmacKey idKey_;  // XEP-0421 occupant ids: HMAC key derived from the server's persistent secret
   std::shared_ptr<ArchiveIds> ids_;
   std::string archiveKey_;  // blocking-pool key of this shard's archive work
   std::mutex archiveMu_;    // pending_ and drainScheduled_ (the shard's thread and the pool)

@@ -1,5 +1,6 @@
 #include "server/util/crypto.h"
 
+#include <atomic>
 #include <set>
 #include <thread>
 #include <vector>
@@ -58,6 +59,37 @@ TEST(CryptoTest, HmacKnownAnswers) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   // Empty key and data are valid inputs.
   EXPECT_EQ(hmac(HashAlg::Sha256, "", "").size(), 32u);
+  // RFC 4231 §4.7 (test case 6): a key longer than the block is hashed first.
+  const std::string longKey(131, '\xaa');
+  const std::string longData = "Test Using Larger Than Block-Size Key - Hash Key First";
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha256, longKey, longData)),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha512, longKey, longData)),
+            "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+            "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598");
+}
+
+// A fixed key serves any number of MACs, from several threads at once, each equal to a fresh HMAC.
+TEST(CryptoTest, HmacKeyIsReusableAcrossCallsAndThreads) {
+  const HmacKey key(HashAlg::Sha256, "Jefe");
+  EXPECT_EQ(hexEncode(key.mac("what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  const HmacKey sha1(HashAlg::Sha1, std::string(20, '\x0b'));
+  EXPECT_EQ(hexEncode(sha1.mac("Hi There")), "b617318655057264e28bc0b6fb378c8ef146be00");
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string data = std::to_string(t);  // (no operator+ chain: GCC 12 -Wrestrict false alarm)
+        data += ':';
+        data += std::to_string(i);
+        if (key.mac(data) != hmac(HashAlg::Sha256, "Jefe", data)) ++mismatches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 // RFC 6070 §2 (PBKDF2-HMAC-SHA1), and the widely published SHA-256 counterparts.

@@ -929,5 +929,46 @@ TEST(XmlStreamParserHibernationTest, ClosingAfterRevival) {
   EXPECT_EQ(r.opens, 2);
 }
 
+// Hibernated parsers go back to a per-thread spare list, reset, and revive the next connection on the
+// thread: two streams that hibernate in turn trade the same expat parser. Nothing of one stream's
+// namespace bindings, nor of a failed stream's state, may reach the other.
+TEST(XmlStreamParserHibernationTest, RecycledParsersCarryNothingBetweenStreams) {
+  HibernationRecorder ra, rb, rc;
+  XmlStreamParser a(ra, ParserLimits{}), b(rb, ParserLimits{});
+  ASSERT_EQ(a.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+                   "xmlns:x='urn:a'><presence/>"),
+            XmlStreamParser::Status::Ok);
+  ASSERT_EQ(b.feed("<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams' "
+                   "xmlns:x='urn:b' xmlns:y='urn:y'><presence/>"),
+            XmlStreamParser::Status::Ok);
+  {
+    // A stream that fails in the middle of a long token, then goes away: its parser is not kept.
+    XmlStreamParser c(rc, bigLimits());
+    c.feed(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<message to='" +
+        std::string(20000, 'a'));
+    c.feed("<");
+    EXPECT_FALSE(rc.error.empty());
+  }
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(a.hibernate());
+    ASSERT_TRUE(b.hibernate());
+    ASSERT_EQ(a.feed("<message><x:q/></message>"), XmlStreamParser::Status::Ok) << ra.error;
+    ASSERT_EQ(b.feed("<message><x:q/><y:q/></message>"), XmlStreamParser::Status::Ok) << rb.error;
+  }
+  ASSERT_EQ(ra.elements.size(), 21u);
+  ASSERT_EQ(rb.elements.size(), 21u);
+  EXPECT_EQ(ra.elements.back()->xmlns(), "jabber:client");
+  EXPECT_EQ(ra.elements.back()->firstChild()->xmlns(), "urn:a");
+  EXPECT_EQ(rb.elements.back()->xmlns(), "jabber:server");
+  EXPECT_EQ(rb.elements.back()->firstChild()->xmlns(), "urn:b");
+  // Stream b's prefix y was bound in a parser stream a now uses: in a it is still unbound.
+  ASSERT_TRUE(a.hibernate());
+  ASSERT_TRUE(b.hibernate());
+  EXPECT_EQ(a.feed("<message><y:q/></message>"), XmlStreamParser::Status::Failed);
+  EXPECT_NE(ra.error.find("unbound prefix"), std::string::npos) << ra.error;
+}
+
 }  // namespace
 }  // namespace parley::xml
