@@ -67,6 +67,19 @@ struct UserAvailable {
   };
 };
 
+// A session of `account` (bare JID) is binding its resource (RFC 6120 §7). Runs on the blocking pool,
+// keyed by the account, in the job that loads the roster: before the bind result is sent, before the
+// session counts as bound and before any stanza is delivered to it. Modules load here the per-account
+// state that must be in place when the session sees its first stanza (the block list, XEP-0191 §3.5),
+// in the same wake-up as the roster. Handlers may block on storage. One that throws fails the bind
+// (<internal-server-error/>, the stream is closed), as a roster that cannot be read does. Not stoppable.
+struct AccountBinding {
+  static constexpr std::string_view kName = "account_binding";
+  struct Context {
+    const xmpp::Jid& account;
+  };
+};
+
 // A session finished resource binding. Runs on the session's executor.
 struct SessionBound {
   static constexpr std::string_view kName = "session_bound";

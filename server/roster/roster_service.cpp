@@ -4,6 +4,7 @@
 #include <set>
 
 #include "server/core/server.h"
+#include "server/hooks/hooks.h"
 #include "server/log/log.h"
 #include "server/presence/presence_service.h"
 #include "server/util/crypto.h"
@@ -125,6 +126,8 @@ void RosterService::loadForSession(const Jid& bare, runtime::Executor exec, std:
   runtime::offload(
       server_.pool(), exec, bare.bareStr(),
       [&server, bare]() {
+        hooks::AccountBinding::Context ctx{bare};
+        server.hooks().run<hooks::AccountBinding>(ctx);
         if (server.sessions().roster(bare)) return true;
         storage::RosterStore store(server.db());
         auto snapshot = std::make_shared<RosterSnapshot>();

@@ -30,7 +30,8 @@ class RosterService {
   void start();  // registers the jabber:iq:roster handlers
   void stop();
 
-  // Loads the account's roster into the session manager if it is not cached yet; `done(ok)` on exec.
+  // Loads the account's roster into the session manager if it is not cached yet, and runs the
+  // AccountBinding hooks, in one pool job; `done(ok)` on exec.
   void loadForSession(const xmpp::Jid& bare, runtime::Executor exec, std::function<void(bool)> done);
   // A subscription presence (subscribe, subscribed, unsubscribe, unsubscribed) from a local client.
   void outboundSubscription(session::Session& from, xmpp::StanzaPtr stanza);

@@ -1,4 +1,7 @@
 // XEP-0191 blocking command: block lists, pushes, and what a block does to messages, IQs and presence.
+#include <atomic>
+#include <thread>
+
 #include "integration/module_helpers.h"
 
 namespace parley::test {
@@ -159,6 +162,60 @@ TEST_F(BlockingLimitTest, ListIsBounded) {
                               "<item jid='x@localhost'/></block></iq>",
                               "b3")));
   EXPECT_EQ(blocklist(*alice, "g1"), (std::vector<std::string>{"x@localhost", "y@localhost"}));
+}
+
+// §3.5 holds from the first stanza a new session can receive: the stored list is loaded in the bind's
+// own pool job (AccountBinding), not after the bind result. Bob sends IQs to alice/r without pause
+// while alice logs in and out again and again; none may reach her. His messages to her bare JID keep
+// her account's queue on the storage pool busy, as a loaded server would: with the list loaded by a job
+// of its own after the bind result, that job waited behind them and his IQs got through meanwhile
+// (every run of this test failed that way).
+class BlockingAtBindTest : public ModuleTest {
+ protected:
+  BlockingAtBindTest() : ModuleTest("[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n") {}
+};
+
+TEST_F(BlockingAtBindTest, ABlockedContactGetsNothingThroughWhileTheSessionBinds) {
+  {
+    auto alice = client("alice", "setup");
+    ASSERT_TRUE(isResult(alice->request(
+        "<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>",
+        "b1")));
+    alice->disconnect();
+  }
+  auto bob = client("bob", "b");
+  const std::string target = server.jid("alice") + "/r";
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::thread flood([&] {
+    while (!stop) {
+      // One write per round: IQs to her resource, and messages to her bare JID, which go to offline
+      // storage while she has no available resource (jobs under her account's key).
+      std::string batch;
+      for (int i = 0; i < 20; ++i) {
+        batch += "<iq type='get' id='v" + std::to_string(sent++) + "' to='" + target +
+                 "'><query xmlns='jabber:iq:version'/></iq>";
+        batch += "<message type='chat' to='alice@localhost'><body>x</body></message>";
+      }
+      bob->send(batch);
+      bob->pump(std::chrono::milliseconds(1));
+      bob->inbox().clear();  // service-unavailable, from the router or from the block
+    }
+  });
+  int leaked = 0;
+  for (int round = 0; round < 10 && leaked == 0; ++round) {
+    auto alice = client("alice", "r");
+    if (!alice->expectNothing(isIq().where([](const xml::Element& e) {
+          return std::string(e.attr("from")).rfind("bob@localhost", 0) == 0;
+        }),
+                              50ms))
+      ++leaked;
+    alice->disconnect();
+  }
+  stop = true;
+  flood.join();
+  EXPECT_GT(sent.load(), 200) << "the flood ran during the logins";
+  EXPECT_EQ(leaked, 0) << "an IQ from the blocked contact reached a session right after its bind";
 }
 
 }  // namespace

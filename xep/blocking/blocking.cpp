@@ -2,8 +2,9 @@
 // exchanges nothing with.
 //
 // DESIGN: the list is stored in UserDataStore store "blocklist", one row per normalised JID (value
-// unused). While an account is online its list is cached in memory (loaded through the pool when the
-// first resource binds, dropped when the last one closes) so the stanza hooks filter without storage.
+// unused). While an account is online its list is cached in memory (loaded in the roster job of the
+// first resource's bind, AccountBinding, so it is in place before the session can receive anything;
+// dropped when the last one closes) so the stanza hooks filter without storage.
 // Every change runs on the pool under the account's key and installs the new list in the cache from
 // that same job, so the cache always follows the order of the writes.
 // Filtering (§3.5, §3.6), both on the session's executor:
@@ -67,8 +68,8 @@ class BlockingModule final : public module::Module {
            [this](const router::IqRequest& r) { change(r, true); });
     ctx.iq(router::IqScope::Account, "set", kNs, "unblock",
            [this](const router::IqRequest& r) { change(r, false); });
-    ctx.hook<hooks::SessionBound>([this](hooks::SessionBound::Context& c) {
-      bound(c.session);
+    ctx.hook<hooks::AccountBinding>([this](hooks::AccountBinding::Context& c) {
+      binding(c.account);
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::SessionClosed>([this](hooks::SessionClosed::Context& c) {
@@ -124,22 +125,17 @@ class BlockingModule final : public module::Module {
 
   BlockList load(const Jid& user) { return BlockListStore(server_->db()).load(user); }
 
-  void bound(session::Session& session) {
-    const auto user = session.jid().bare();
+  // Pool thread, in the bind's roster job: the list is cached before the session can receive anything.
+  // A storage error propagates and fails the bind: a session must not go online unfiltered.
+  void binding(const Jid& user) {
+    const std::string bare = user.bareStr();
     {
       std::lock_guard lock(mu_);
-      if (!accounts_.emplace(user.bareStr(), Account{}).second) return;  // already cached
+      if (accounts_.contains(bare)) return;  // another session is online: the cache is current
     }
-    // Installed from the pool job itself, so nothing comes back to the network thread.
-    const bool queued = server_->pool().submit(user.bareStr(), [this, user] {
-      try {
-        install(user.bareStr(), load(user));
-      } catch (const std::exception& e) {
-        log::error("blocking.load.failed", "user={} error=\"{}\"", user.bareStr(), e.what());
-      }
-    });
-    if (!queued)
-      log::error("blocking.load.failed", "user={} error=\"blocking pool queue full\"", user.bareStr());
+    auto list = std::make_shared<const BlockList>(load(user));
+    std::lock_guard lock(mu_);
+    accounts_.try_emplace(bare, Account{std::move(list), {}});
   }
 
   // XEP-0198: the same resource continues under a new session id.
@@ -151,10 +147,13 @@ class BlockingModule final : public module::Module {
   }
 
   void closed(session::Session& session, bool last) {
+    const auto user = session.jid().bare();
     std::lock_guard lock(mu_);
-    auto it = accounts_.find(session.jid().bare().bareStr());
+    auto it = accounts_.find(user.bareStr());
     if (it == accounts_.end()) return;
-    if (last)
+    // A session binding on another thread registered before its AccountBinding job, which takes mu_:
+    // checked under mu_, it either sees this erase or is seen here.
+    if (last && !server_->sessions().hasSessions(user))
       accounts_.erase(it);
     else
       it->second.interested.erase(session.id());

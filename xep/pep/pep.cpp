@@ -320,14 +320,16 @@ class PepModule final : public module::Module {
                                       hooks::priority::kNormal);
     ctx.hook<hooks::StanzaToClient>([this](hooks::StanzaToClient::Context& c) { return toClient(c); },
                                     hooks::priority::kEarly);
-    ctx.hook<hooks::SessionBound>([this](hooks::SessionBound::Context& c) {
-      loadAvatarHash(c.session.jid().bare());
+    ctx.hook<hooks::AccountBinding>([this](hooks::AccountBinding::Context& c) {
+      loadAvatarHash(c.account);
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::SessionClosed>([this](hooks::SessionClosed::Context& c) {
+      const auto user = c.session.jid().bare();
       std::lock_guard lock(mu_);
       capsByJid_.erase(c.session.jid().str());
-      if (c.lastResource) avatarHashes_.erase(c.session.jid().bareStr());
+      // A session binding elsewhere registered before its AccountBinding job, which takes mu_.
+      if (c.lastResource && !server_->sessions().hasSessions(user)) avatarHashes_.erase(user.bareStr());
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::AccountRemoved>([this](hooks::AccountRemoved::Context& c) {
@@ -1074,29 +1076,29 @@ class PepModule final : public module::Module {
     return xmpp::Stanza::make(e, stanza->from(), stanza->to());
   }
 
+  // Pool thread, in the bind's roster job (no round trip of its own). A storage error fails the bind,
+  // as the roster's would.
   void loadAvatarHash(const Jid& user) {
     {
       std::lock_guard lock(mu_);
       if (avatarHashes_.contains(user.bareStr())) return;
     }
-    runtime::offload(
-        server_->pool(), runtime::Executor::current(), user.bareStr(),
-        [this, user]() -> std::string {
-          PepStore store(server_->db());
-          if (store.nodeConfig(user.domain(), user.local(), kAvatarMetadataNs)) {
-            auto last = store.items(user.domain(), user.local(), kAvatarMetadataNs, 1);
-            return last.empty() ? std::string() : metadataHash(last.front().payload);
-          }
-          // No PEP avatar: the vCard's, if any (set before this module was enabled).
-          auto card = storage::UserDataStore(server_->db()).get(user.domain(), user.local(), "vcard", "");
-          if (!card) return {};
-          auto v = xml::parseElement(*card, xml::ns::kVcard);
-          auto photo = v ? vcardPhoto(*v) : std::nullopt;
-          return photo ? photo->sha1 : std::string();
-        },
-        [this, user](runtime::Outcome<std::string> res) {
-          if (res.ok()) setAvatarHash(user, *res.value, false);
-        });
+    setAvatarHash(user, storedAvatarHash(user), false);
+  }
+
+  // Blocking pool.
+  std::string storedAvatarHash(const Jid& user) {
+    PepStore store(server_->db());
+    if (store.nodeConfig(user.domain(), user.local(), kAvatarMetadataNs)) {
+      auto last = store.items(user.domain(), user.local(), kAvatarMetadataNs, 1);
+      return last.empty() ? std::string() : metadataHash(last.front().payload);
+    }
+    // No PEP avatar: the vCard's, if any (set before this module was enabled).
+    auto card = storage::UserDataStore(server_->db()).get(user.domain(), user.local(), "vcard", "");
+    if (!card) return {};
+    auto v = xml::parseElement(*card, xml::ns::kVcard);
+    auto photo = v ? vcardPhoto(*v) : std::nullopt;
+    return photo ? photo->sha1 : std::string();
   }
 
   static std::string metadataHash(const std::string& payload) {
