@@ -261,7 +261,7 @@ void C2sSession::onElement(xml::ElementPtr element) {
 }
 
 void C2sSession::handleBind(const xml::ElementPtr& iq) {
-  auto request = xmpp::Stanza::make(iq->clone(), xmpp::Jid(), xmpp::Jid());
+  auto request = xmpp::Stanza::adopt(iq->clone(), xmpp::Jid(), xmpp::Jid());
   auto replyError = [&](StanzaError e, std::string_view text) {
     sendToSelf(xmpp::makeErrorReply(*request, e, text));
   };
@@ -374,9 +374,8 @@ void C2sSession::handleStanza(const xml::ElementPtr& element) {
     else
       badTo = true;
   }
-  auto copy = element->clone();
-  copy->removeAttr("to");
-  auto stanza = xmpp::Stanza::make(std::move(copy), jid(), to);
+  // One copy of the parsed element, addressed in place ('to' as normalised, 'from' stamped).
+  auto stanza = xmpp::Stanza::adopt(element->clone(), jid(), to);
   if (badTo) {
     if (type != "error") sendToSelf(xmpp::makeErrorReply(*stanza, StanzaError::JidMalformed));
     return;

@@ -7,8 +7,9 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/ssl.h>
+
+#include "server/util/crypto.h"
 
 namespace parley::net {
 
@@ -60,15 +61,14 @@ bool expandLabel(const Suite& s, const unsigned char* secret, std::size_t secret
   n += label.size();
   info[n++] = 0;  // empty context
   info[n++] = 1;  // T(1)
-  unsigned char block[EVP_MAX_MD_SIZE];
-  unsigned int blockLen = 0;
-  if (!HMAC(s.sha384 ? EVP_sha384() : EVP_sha256(), secret, static_cast<int>(secretLen), info, n, block,
-            &blockLen) ||
-      blockLen < length)
-    return false;
-  std::memcpy(out, block, length);
-  OPENSSL_cleanse(block, sizeof block);
-  return true;
+  // util::hmac: HMAC() would look its digest and MAC up by name on every call.
+  std::string block = util::hmac(s.sha384 ? util::HashAlg::Sha384 : util::HashAlg::Sha256,
+                                 {reinterpret_cast<const char*>(secret), secretLen},
+                                 {reinterpret_cast<const char*>(info), n});
+  const bool ok = block.size() >= length;
+  if (ok) std::memcpy(out, block.data(), length);
+  OPENSSL_cleanse(block.data(), block.size());
+  return ok;
 }
 
 std::atomic<std::uint64_t> nextKeyId{1};

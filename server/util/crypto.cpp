@@ -38,6 +38,10 @@ const EVP_MD* evpMd(HashAlg alg) {
     }
     case HashAlg::Sha256:
       break;
+    case HashAlg::Sha384: {
+      static const EVP_MD* const md = fetch("SHA384");
+      return md;
+    }
     case HashAlg::Sha512: {
       static const EVP_MD* const md = fetch("SHA512");
       return md;
@@ -48,7 +52,7 @@ const EVP_MD* evpMd(HashAlg alg) {
 }
 
 std::size_t blockSize(HashAlg alg) {
-  return alg == HashAlg::Sha512 ? 128 : 64;
+  return alg == HashAlg::Sha384 || alg == HashAlg::Sha512 ? 128 : 64;
 }
 
 // One digest context per thread for the HMAC computations (initialising a context allocates).
@@ -94,6 +98,8 @@ std::string_view hashName(HashAlg alg) {
       return "SHA-1";
     case HashAlg::Sha256:
       return "SHA-256";
+    case HashAlg::Sha384:
+      return "SHA-384";
     case HashAlg::Sha512:
       return "SHA-512";
   }
@@ -101,7 +107,7 @@ std::string_view hashName(HashAlg alg) {
 }
 
 std::optional<HashAlg> hashFromName(std::string_view name) {
-  for (HashAlg alg : {HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha512}) {
+  for (HashAlg alg : {HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha512}) {  // no SCRAM-SHA-384
     // Exact match: SASL mechanism names are upper case (RFC 4422 §3.1), and callers build them from these.
     if (name == hashName(alg)) return alg;
   }
@@ -114,6 +120,8 @@ std::size_t hashSize(HashAlg alg) {
       return 20;
     case HashAlg::Sha256:
       return 32;
+    case HashAlg::Sha384:
+      return 48;
     case HashAlg::Sha512:
       return 64;
   }

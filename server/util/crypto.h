@@ -12,9 +12,10 @@ struct evp_md_ctx_st;
 
 namespace parley::util {
 
-enum class HashAlg { Sha1, Sha256, Sha512 };
+enum class HashAlg { Sha1, Sha256, Sha384, Sha512 };  // SHA-384: TLS 1.3 key schedule only
 
-std::string_view hashName(HashAlg alg);  // "SHA-1", "SHA-256", "SHA-512" (IANA SCRAM names)
+std::string_view hashName(HashAlg alg);  // "SHA-1", "SHA-256", "SHA-384", "SHA-512"
+// The SCRAM hashes by IANA name (SHA-1, SHA-256, SHA-512); nullopt for any other.
 std::optional<HashAlg> hashFromName(std::string_view name);
 std::size_t hashSize(HashAlg alg);
 

@@ -62,9 +62,52 @@ std::optional<std::string> toUtf8(const std::u16string& utf16) {
   return out;
 }
 
+// Nodeprep and resourceprep of ASCII input (JIDs are nearly always ASCII), without two UTF-16
+// conversions and ICU's table walk. On ASCII, NFKC and the bidi rules change nothing and no code
+// point is unassigned, so what is left of RFC 3920 appendices A and B is: table C.2.1 (control
+// characters) prohibited by both; for nodeprep, case folding (table B.2: A-Z to a-z), the ASCII space
+// (C.1.1) and " & ' / : < > @ prohibited.
+std::optional<std::string> asciiPrep(PrepProfile which, std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return std::nullopt;
+    if (which != PrepProfile::NodePrep) continue;
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    switch (c) {
+      case ' ':
+      case '"':
+      case '&':
+      case '\'':
+      case '/':
+      case ':':
+      case '<':
+      case '>':
+      case '@':
+        return std::nullopt;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+bool isAscii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
 }  // namespace
 
 std::optional<std::string> stringPrep(PrepProfile which, std::string_view utf8) {
+  if ((which == PrepProfile::NodePrep || which == PrepProfile::ResourcePrep) && utf8.size() <= kMaxInput &&
+      isAscii(utf8))
+    return asciiPrep(which, utf8);
+  return detail::stringPrepIcu(which, utf8);
+}
+
+std::optional<std::string> detail::stringPrepIcu(PrepProfile which, std::string_view utf8) {
   const UStringPrepProfile* profile = profileFor(which);
   if (!profile || utf8.size() > kMaxInput || !isValidUtf8(utf8)) return std::nullopt;
   if (utf8.empty()) return std::string();

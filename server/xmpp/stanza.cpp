@@ -33,6 +33,21 @@ StanzaPtr Stanza::make(xml::ElementPtr element, const Jid& from, const Jid& to) 
   return readdress(*element, from, to, std::make_shared<SharedContent>());
 }
 
+StanzaPtr Stanza::adopt(xml::MutableElementPtr&& element, const Jid& from, const Jid& to) {
+  auto kind = stanzaKindOf(element->name());
+  if (!kind) return nullptr;
+  auto e = std::move(element);
+  if (from.empty())
+    e->removeAttr("from");
+  else
+    e->setAttr("from", from.str());
+  if (to.empty())
+    e->removeAttr("to");
+  else
+    e->setAttr("to", to.str());
+  return std::make_shared<const Stanza>(*kind, std::move(e), from, to);
+}
+
 StanzaPtr Stanza::readdress(const xml::Element& element, const Jid& from, const Jid& to,
                             std::shared_ptr<SharedContent> content) {
   auto kind = stanzaKindOf(element.name());

@@ -54,6 +54,8 @@ class Stanza {
   static StanzaPtr make(xml::ElementPtr element);
   // Builds with explicit addresses (written into the element's attributes).
   static StanzaPtr make(xml::ElementPtr element, const Jid& from, const Jid& to);
+  // The same for an element nobody else holds: the addresses are written into it, not into a copy.
+  static StanzaPtr adopt(xml::MutableElementPtr&& element, const Jid& from, const Jid& to);
 
   StanzaKind kind() const { return kind_; }
   bool isMessage() const { return kind_ == StanzaKind::Message; }

@@ -25,6 +25,7 @@ TEST(CryptoTest, HashNames) {
   EXPECT_EQ(hashFromName("SHA-256"), HashAlg::Sha256);
   EXPECT_EQ(hashFromName("SHA-512"), HashAlg::Sha512);
   EXPECT_FALSE(hashFromName("sha-512"));
+  EXPECT_FALSE(hashFromName("SHA-384")) << "not a SCRAM hash";
   EXPECT_EQ(hashFromName("SHA-1"), HashAlg::Sha1);
   EXPECT_FALSE(hashFromName("SHA256"));
   EXPECT_FALSE(hashFromName(""));
@@ -54,6 +55,9 @@ TEST(CryptoTest, HmacKnownAnswers) {
             "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
             "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
   EXPECT_EQ(hexEncode(hmac(HashAlg::Sha1, key, data)), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+  EXPECT_EQ(hexEncode(hmac(HashAlg::Sha384, key, data)),  // the TLS 1.3 key schedule's other hash
+            "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e"
+            "8e2240ca5e69e2c78b3239ecfab21649");
   // RFC 4231 §4.2 (test case 1): a binary key.
   EXPECT_EQ(hexEncode(hmac(HashAlg::Sha256, std::string(20, '\x0b'), "Hi There")),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
