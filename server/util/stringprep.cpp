@@ -62,18 +62,20 @@ std::optional<std::string> toUtf8(const std::u16string& utf16) {
   return out;
 }
 
-// Nodeprep and resourceprep of ASCII input (JIDs are nearly always ASCII), without two UTF-16
-// conversions and ICU's table walk. On ASCII, NFKC and the bidi rules change nothing and no code
-// point is unassigned, so what is left of RFC 3920 appendices A and B is: table C.2.1 (control
-// characters) prohibited by both; for nodeprep, case folding (table B.2: A-Z to a-z), the ASCII space
-// (C.1.1) and " & ' / : < > @ prohibited.
+// The profiles on ASCII input (JIDs and SASL names nearly always are), without two UTF-16 conversions
+// and ICU's table walk. On ASCII, NFKC and the bidi rules change nothing, no code point is unassigned,
+// and the tables of RFC 3454 reduce to: B.2 case folding (A-Z to a-z) for nameprep and nodeprep; C.2.1
+// (control characters) prohibited by nodeprep, resourceprep and SASLprep; and for nodeprep (RFC 3920
+// appendix A) also the space (C.1.1) and " & ' / : < > @. Nameprep leaves control characters and the
+// space to the IDNA label rules that follow it.
 std::optional<std::string> asciiPrep(PrepProfile which, std::string_view s) {
+  const bool fold = which == PrepProfile::NamePrep || which == PrepProfile::NodePrep;
   std::string out(s);
   for (char& c : out) {
     const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return std::nullopt;
+    if ((u < 0x20 || u == 0x7f) && which != PrepProfile::NamePrep) return std::nullopt;
+    if (fold && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (which != PrepProfile::NodePrep) continue;
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     switch (c) {
       case ' ':
       case '"':
@@ -101,9 +103,7 @@ bool isAscii(std::string_view s) {
 }  // namespace
 
 std::optional<std::string> stringPrep(PrepProfile which, std::string_view utf8) {
-  if ((which == PrepProfile::NodePrep || which == PrepProfile::ResourcePrep) && utf8.size() <= kMaxInput &&
-      isAscii(utf8))
-    return asciiPrep(which, utf8);
+  if (utf8.size() <= kMaxInput && isAscii(utf8)) return asciiPrep(which, utf8);
   return detail::stringPrepIcu(which, utf8);
 }
 

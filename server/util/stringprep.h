@@ -15,7 +15,7 @@ enum class PrepProfile { SaslPrep, NamePrep, NodePrep, ResourcePrep };
 // ("query" semantics, RFC 3454 §7): ICU's tables are Unicode 3.2, and rejecting everything newer would
 // refuse e.g. emoji in resources and MUC nicknames, which the deployed network uses. RFC 5802 §2.2
 // asks for the same treatment of SCRAM passwords.
-// ASCII input to nodeprep and resourceprep takes a short path that gives ICU's result without ICU.
+// ASCII input takes a short path that gives ICU's result without ICU.
 std::optional<std::string> stringPrep(PrepProfile profile, std::string_view utf8);
 
 namespace detail {

@@ -8,10 +8,11 @@
 namespace parley::util {
 namespace {
 
-// The ASCII short path of nodeprep and resourceprep must give exactly what ICU gives: every ASCII
-// character alone and between letters, and random ASCII strings.
+// The ASCII short path must give exactly what ICU gives, for every profile: every ASCII character alone
+// and between letters, and random ASCII strings.
 TEST(StringPrepTest, AsciiShortPathAgreesWithIcu) {
-  for (PrepProfile p : {PrepProfile::NodePrep, PrepProfile::ResourcePrep}) {
+  for (PrepProfile p :
+       {PrepProfile::NodePrep, PrepProfile::ResourcePrep, PrepProfile::NamePrep, PrepProfile::SaslPrep}) {
     for (int c = 0; c < 0x80; ++c) {
       const std::string one(1, static_cast<char>(c));
       const std::string inside = "aB" + one + "Cd";
