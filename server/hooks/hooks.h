@@ -71,12 +71,14 @@ struct UserAvailable {
 // keyed by the account, in the job that loads the roster: before the bind result is sent, before the
 // session counts as bound and before any stanza is delivered to it. Modules load here the per-account
 // state that must be in place when the session sees its first stanza (the block list, XEP-0191 §3.5),
-// in the same wake-up as the roster. Handlers may block on storage. One that throws fails the bind
-// (<internal-server-error/>, the stream is closed), as a roster that cannot be read does. Not stoppable.
+// in the same wake-up as the roster. Handlers may block on storage. One that could not load what the
+// session must not go without sets `failed`: the bind then fails (<internal-server-error/>, the stream
+// is closed), as it does when the roster cannot be read. Not stoppable.
 struct AccountBinding {
   static constexpr std::string_view kName = "account_binding";
   struct Context {
     const xmpp::Jid& account;
+    bool failed = false;
   };
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
 #include "server/core/server.h"
 #include "server/hooks/hooks.h"
@@ -128,6 +129,7 @@ void RosterService::loadForSession(const Jid& bare, runtime::Executor exec, std:
       [&server, bare]() {
         hooks::AccountBinding::Context ctx{bare};
         server.hooks().run<hooks::AccountBinding>(ctx);
+        if (ctx.failed) throw std::runtime_error("a module could not load the account's state");
         if (server.sessions().roster(bare)) return true;
         storage::RosterStore store(server.db());
         auto snapshot = std::make_shared<RosterSnapshot>();

@@ -69,7 +69,13 @@ class BlockingModule final : public module::Module {
     ctx.iq(router::IqScope::Account, "set", kNs, "unblock",
            [this](const router::IqRequest& r) { change(r, false); });
     ctx.hook<hooks::AccountBinding>([this](hooks::AccountBinding::Context& c) {
-      binding(c.account);
+      try {
+        binding(c.account);
+      } catch (const std::exception& e) {
+        // Fails the bind: the session must not go online unfiltered.
+        log::error("blocking.load.failed", "user={} error=\"{}\"", c.account.bareStr(), e.what());
+        c.failed = true;
+      }
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::SessionClosed>([this](hooks::SessionClosed::Context& c) {
@@ -126,7 +132,6 @@ class BlockingModule final : public module::Module {
   BlockList load(const Jid& user) { return BlockListStore(server_->db()).load(user); }
 
   // Pool thread, in the bind's roster job: the list is cached before the session can receive anything.
-  // A storage error propagates and fails the bind: a session must not go online unfiltered.
   void binding(const Jid& user) {
     const std::string bare = user.bareStr();
     {

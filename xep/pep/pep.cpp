@@ -321,7 +321,11 @@ class PepModule final : public module::Module {
     ctx.hook<hooks::StanzaToClient>([this](hooks::StanzaToClient::Context& c) { return toClient(c); },
                                     hooks::priority::kEarly);
     ctx.hook<hooks::AccountBinding>([this](hooks::AccountBinding::Context& c) {
-      loadAvatarHash(c.account);
+      try {
+        loadAvatarHash(c.account);
+      } catch (const std::exception& e) {  // presence then goes without the avatar hash; the bind goes on
+        log::error("pep.avatar.load_failed", "user={} error=\"{}\"", c.account.bareStr(), e.what());
+      }
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::SessionClosed>([this](hooks::SessionClosed::Context& c) {
@@ -1076,8 +1080,7 @@ class PepModule final : public module::Module {
     return xmpp::Stanza::make(e, stanza->from(), stanza->to());
   }
 
-  // Pool thread, in the bind's roster job (no round trip of its own). A storage error fails the bind,
-  // as the roster's would.
+  // Pool thread, in the bind's roster job (no round trip of its own).
   void loadAvatarHash(const Jid& user) {
     {
       std::lock_guard lock(mu_);
