@@ -166,13 +166,17 @@ TEST_F(BlockingLimitTest, ListIsBounded) {
 
 // §3.5 holds from the first stanza a new session can receive: the stored list is loaded in the bind's
 // own pool job (AccountBinding), not after the bind result. Bob sends IQs to alice/r without pause
-// while alice logs in and out again and again; none may reach her. His messages to her bare JID keep
-// her account's queue on the storage pool busy, as a loaded server would: with the list loaded by a job
-// of its own after the bind result, that job waited behind them and his IQs got through meanwhile
-// (every run of this test failed that way).
+// while alice logs in and out again and again; none may reach her. He also keeps 150 messages to her
+// bare JID in flight: with her offline storage full, each is a pool job under her account's key that
+// ends in an error back to him, so the queue stays busy, as on a loaded server, but bounded (a slow
+// sanitizer build included). With the list loaded by a job of its own after the bind result, that job
+// waited behind them and his IQs got through meanwhile (every run of this test failed that way).
 class BlockingAtBindTest : public ModuleTest {
  protected:
-  BlockingAtBindTest() : ModuleTest("[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n") {}
+  BlockingAtBindTest()
+      : ModuleTest(
+            "[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n"
+            "[modules.offline]\nmax_per_user = 1\n") {}
 };
 
 TEST_F(BlockingAtBindTest, ABlockedContactGetsNothingThroughWhileTheSessionBinds) {
@@ -188,18 +192,21 @@ TEST_F(BlockingAtBindTest, ABlockedContactGetsNothingThroughWhileTheSessionBinds
   std::atomic<bool> stop{false};
   std::atomic<int> sent{0};
   std::thread flood([&] {
+    constexpr int kInFlight = 150;
+    int inFlight = 0, next = 0;
     while (!stop) {
-      // One write per round: IQs to her resource, and messages to her bare JID, which go to offline
-      // storage while she has no available resource (jobs under her account's key).
-      std::string batch;
-      for (int i = 0; i < 20; ++i) {
+      std::string batch;  // one write per round
+      for (int i = 0; i < 20; ++i)
         batch += "<iq type='get' id='v" + std::to_string(sent++) + "' to='" + target +
                  "'><query xmlns='jabber:iq:version'/></iq>";
-        batch += "<message type='chat' to='alice@localhost'><body>x</body></message>";
-      }
+      for (; inFlight < kInFlight; ++inFlight)
+        batch += "<message type='chat' id='m" + std::to_string(next++) +
+                 "' to='alice@localhost'><body>x</body></message>";
       bob->send(batch);
       bob->pump(std::chrono::milliseconds(1));
-      bob->inbox().clear();  // service-unavailable, from the router or from the block
+      for (const auto& e : bob->inbox())  // resource-constraint (storage full), or stored: the first
+        if (e->name() == "message" && e->attr("id").substr(0, 1) == "m") --inFlight;
+      bob->inbox().clear();
     }
   });
   int leaked = 0;
