@@ -100,7 +100,8 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
       byOwner_[dev.stored.owner + '\n' + dev.stored.deviceId] = dev.stored.node;
       devices_.emplace(dev.stored.node, std::move(dev));
     }
-    if (!devices_.empty()) log::info("push.appserver.loaded", "domain={} devices={}", domain_, devices_.size());
+    if (!devices_.empty())
+      log::info("push.appserver.loaded", "domain={} devices={}", domain_, devices_.size());
   }
 
   void startDelivery() {
@@ -178,7 +179,8 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
     auto& router = server_.router();
     const xml::Element* pub = pubsub.child("publish", kPubsubNs);
     const std::string node(pub ? pub->attr("node") : std::string_view{});
-    if (!pub || node.empty()) return router.bounce(*s, StanzaError::BadRequest, "publish with a node expected");
+    if (!pub || node.empty())
+      return router.bounce(*s, StanzaError::BadRequest, "publish with a node expected");
     // XEP-0357 §8: only the user's server publishes (from the user's bare JID), not a client.
     if (!s->from().resource().empty())
       return router.bounce(*s, StanzaError::Forbidden, "publish from a bare JID only");
@@ -217,7 +219,9 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
       note.topic = d.stored.topic;
       note.sandbox = d.stored.sandbox;
       const std::string kind = notification->childText("kind", kParleyPushNs);
-      note.kind = kind == "call" ? PushKind::Call : kind == "background" ? PushKind::Background : PushKind::Message;
+      note.kind = kind == "call"         ? PushKind::Call
+                  : kind == "background" ? PushKind::Background
+                                         : PushKind::Message;
       if (note.kind == PushKind::Call && d.service == Service::Apns) {
         if (!d.stored.voipToken.empty())
           note.token = d.stored.voipToken;
@@ -237,13 +241,16 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
       if (note.count < 0 || note.count > 1000000) note.count = 0;
     }
     if (settings_.forwardSender)
-      if (auto c = summary.find("last-message-sender"); c != summary.end()) note.sender = c->second.substr(0, 1024);
+      if (auto c = summary.find("last-message-sender"); c != summary.end())
+        note.sender = c->second.substr(0, 1024);
     if (settings_.forwardBody)
-      if (auto c = summary.find("last-message-body"); c != summary.end()) note.body = c->second.substr(0, 2048);
+      if (auto c = summary.find("last-message-body"); c != summary.end())
+        note.body = c->second.substr(0, 2048);
     note.accepted = std::chrono::steady_clock::now();
     const Service service = note.service;
     if (!dispatcher_->has(service))
-      return router.bounce(*s, StanzaError::ServiceUnavailable, "this app server does not deliver to that provider");
+      return router.bounce(*s, StanzaError::ServiceUnavailable,
+                           "this app server does not deliver to that provider");
     if (!dispatcher_->submit(std::move(note)))
       return router.bounce(*s, StanzaError::ResourceConstraint, "too many notifications pending");
     received_->inc();
@@ -261,7 +268,8 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
     auto& db = server_.db();
     const std::string domain = domain_;
     runtime::offload(
-        server_.pool(), server_.io().executor(0), node, [&db, domain, node] { DeviceStore(db).remove(domain, node); },
+        server_.pool(), server_.io().executor(0), node,
+        [&db, domain, node] { DeviceStore(db).remove(domain, node); },
         [node](runtime::Outcome<bool> out) {
           if (!out.ok()) log::error("push.appserver.remove_failed", "node={} error=\"{}\"", node, out.error);
         });
@@ -281,9 +289,10 @@ class AppServer : public std::enable_shared_from_this<AppServer> {
 };
 
 adhoc::Form registrationForm(Service service) {
-  adhoc::Form form(service == Service::Fcm ? "Register an Android device (FCM)" : "Register an Apple device (APNs)",
-                   "The device token from the push service; the answer holds the node and secret to enable "
-                   "push notifications with (XEP-0357).");
+  adhoc::Form form(
+      service == Service::Fcm ? "Register an Android device (FCM)" : "Register an Apple device (APNs)",
+      "The device token from the push service; the answer holds the node and secret to enable "
+      "push notifications with (XEP-0357).");
   form.add(adhoc::Field::text("token", "Device token").require().limit(4096));
   if (service == Service::Fcm) {
     form.add(adhoc::Field::text("android-id", "Device id").require().limit(255));
@@ -312,7 +321,8 @@ void AppServer::registerCommand(const adhoc::Request& req, Service service) {
     d.topic = values->text("topic");
     d.sandbox = values->flag("sandbox");
     if (!d.topic.empty() && d.topic != settings_.apns.topic &&
-        std::find(settings_.apnsTopics.begin(), settings_.apnsTopics.end(), d.topic) == settings_.apnsTopics.end())
+        std::find(settings_.apnsTopics.begin(), settings_.apnsTopics.end(), d.topic) ==
+            settings_.apnsTopics.end())
       return req.reply(adhoc::Response::failed("This app server does not serve the app " + d.topic));
   }
   if (!dispatcher_->has(service))
@@ -354,7 +364,8 @@ void AppServer::registerCommand(const adhoc::Request& req, Service service) {
           log::error("push.appserver.save_failed", "node={} error=\"{}\"", node, out.error);
           return req.reply(adhoc::Response::fail(adhoc::Error::InternalServerError));
         }
-        log::info("push.appserver.registered", "node={} provider={} owner={}", node, provider, req.from().bareStr());
+        log::info("push.appserver.registered", "node={} provider={} owner={}", node, provider,
+                  req.from().bareStr());
         adhoc::Form result("Push registration");
         result.add(adhoc::Field::text("node", "Node").value(node));
         result.add(adhoc::Field::text("secret", "Secret").value(secret));
@@ -421,14 +432,16 @@ class AppServerModule final : public module::Module {
   void start(module::ModuleContext& ctx) override {
     auto& server = ctx.server();
     auto& m = server.metrics();
-    auto* received = &m.counter("parley_push_publishes_total", "Push app server: XEP-0357 publishes accepted.");
+    auto* received =
+        &m.counter("parley_push_publishes_total", "Push app server: XEP-0357 publishes accepted.");
     auto* limited = &m.counter("parley_push_rate_limited_total",
                                "Push app server: publishes refused by the per-node rate limit.");
     for (const auto& host : server.config().hosts) {
       std::string domain = settings_.hostPattern;
       if (auto p = domain.find("{domain}"); p != std::string::npos) domain.replace(p, 8, host.domain);
       auto prepared = Jid::prepDomain(domain);
-      if (!prepared) throw core::ConfigError("[modules.push_appserver] host: invalid domain \"" + domain + "\"");
+      if (!prepared)
+        throw core::ConfigError("[modules.push_appserver] host: invalid domain \"" + domain + "\"");
       auto app = std::make_shared<AppServer>(server, settings_, *prepared);
       app->received_ = received;
       app->rateLimited_ = limited;
@@ -437,22 +450,25 @@ class AppServerModule final : public module::Module {
       ctx.component(*prepared, [app](StanzaPtr s) { app->handle(s); });
       auto& reg = adhoc::registry(server);
       auto may = [app](const adhoc::Caller& c) { return app->mayRegister(c.jid); };
-      ctx.keep(reg.add({.node = "register-push-fcm",
-                        .name = "Register an Android device (FCM)",
-                        .service = *prepared,
-                        .mayRun = may,
-                        .handler = [app](const adhoc::Request& r) { app->registerCommand(r, Service::Fcm); }}));
-      ctx.keep(reg.add({.node = "register-push-apns",
-                        .name = "Register an Apple device (APNs)",
-                        .service = *prepared,
-                        .mayRun = may,
-                        .handler = [app](const adhoc::Request& r) { app->registerCommand(r, Service::Apns); }}));
+      ctx.keep(
+          reg.add({.node = "register-push-fcm",
+                   .name = "Register an Android device (FCM)",
+                   .service = *prepared,
+                   .mayRun = may,
+                   .handler = [app](const adhoc::Request& r) { app->registerCommand(r, Service::Fcm); }}));
+      ctx.keep(
+          reg.add({.node = "register-push-apns",
+                   .name = "Register an Apple device (APNs)",
+                   .service = *prepared,
+                   .mayRun = may,
+                   .handler = [app](const adhoc::Request& r) { app->registerCommand(r, Service::Apns); }}));
       ctx.keep(reg.add({.node = "unregister-push",
                         .name = "Unregister a device",
                         .service = *prepared,
                         .mayRun = may,
                         .handler = [app](const adhoc::Request& r) { app->unregisterCommand(r); }}));
-      ctx.keep(std::make_shared<router::IqHandle>(server.disco().addItem({*prepared, "Push notifications", ""})));
+      ctx.keep(
+          std::make_shared<router::IqHandle>(server.disco().addItem({*prepared, "Push notifications", ""})));
       apps_.push_back(app);
       log::info("push.appserver.service", "domain={}", *prepared);
     }
@@ -471,10 +487,11 @@ class AppServerModule final : public module::Module {
 }  // namespace
 
 extern const module::ModuleInfo kModule;
-const module::ModuleInfo kModule{"push_appserver",
-                                 "XEP-0357 app server push.<domain>: device registration, FCM and APNs delivery",
-                                 {"adhoc"},
-                                 false,
-                                 [] { return std::unique_ptr<module::Module>(new AppServerModule); }};
+const module::ModuleInfo kModule{
+    "push_appserver",
+    "XEP-0357 app server push.<domain>: device registration, FCM and APNs delivery",
+    {"adhoc"},
+    false,
+    [] { return std::unique_ptr<module::Module>(new AppServerModule); }};
 
 }  // namespace parley::xep::push_appserver

@@ -34,25 +34,18 @@ StanzaPtr Stanza::make(xml::ElementPtr element, const Jid& from, const Jid& to) 
 }
 
 StanzaPtr Stanza::adopt(xml::MutableElementPtr&& element, const Jid& from, const Jid& to) {
-  auto kind = stanzaKindOf(element->name());
-  if (!kind) return nullptr;
-  auto e = std::move(element);
-  if (from.empty())
-    e->removeAttr("from");
-  else
-    e->setAttr("from", from.str());
-  if (to.empty())
-    e->removeAttr("to");
-  else
-    e->setAttr("to", to.str());
-  return std::make_shared<const Stanza>(*kind, std::move(e), from, to);
+  return addressed(std::move(element), from, to, std::make_shared<SharedContent>());
 }
 
 StanzaPtr Stanza::readdress(const xml::Element& element, const Jid& from, const Jid& to,
                             std::shared_ptr<SharedContent> content) {
-  auto kind = stanzaKindOf(element.name());
+  return addressed(element.clone(), from, to, std::move(content));
+}
+
+StanzaPtr Stanza::addressed(xml::MutableElementPtr e, const Jid& from, const Jid& to,
+                            std::shared_ptr<SharedContent> content) {
+  auto kind = stanzaKindOf(e->name());
   if (!kind) return nullptr;
-  auto e = element.clone();
   if (from.empty())
     e->removeAttr("from");
   else

@@ -91,6 +91,9 @@ class Stanza {
  private:
   static StanzaPtr readdress(const xml::Element& element, const Jid& from, const Jid& to,
                              std::shared_ptr<SharedContent> content);
+  // Writes the addresses into `e` (which nobody else holds) and wraps it.
+  static StanzaPtr addressed(xml::MutableElementPtr e, const Jid& from, const Jid& to,
+                             std::shared_ptr<SharedContent> content);
 
   StanzaKind kind_;
   xml::ElementPtr element_;

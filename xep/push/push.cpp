@@ -143,7 +143,8 @@ bool isMention(std::string_view body, std::string_view name) {
     for (std::size_t k = 0; k < name.size() && eq; ++k) eq = lower(body[i + k]) == lower(name[k]);
     if (!eq) continue;
     const bool startOk = i == 0 || !word(static_cast<unsigned char>(body[i - 1]));
-    const bool endOk = i + name.size() == body.size() || !word(static_cast<unsigned char>(body[i + name.size()]));
+    const bool endOk =
+        i + name.size() == body.size() || !word(static_cast<unsigned char>(body[i + name.size()]));
     if (startOk && endOk) return true;
   }
   return false;
@@ -153,12 +154,14 @@ class State : public std::enable_shared_from_this<State> {
  public:
   State(core::Server& server, Settings settings) : server_(server), settings_(std::move(settings)) {
     auto& m = server.metrics();
-    published_ = &m.counter("parley_push_notifications_total", "XEP-0357: notifications published to app servers.");
+    published_ =
+        &m.counter("parley_push_notifications_total", "XEP-0357: notifications published to app servers.");
     coalesced_ = &m.counter("parley_push_coalesced_total",
                             "XEP-0357: messages folded into a later notification (burst rate limit).");
     disabled_ = &m.counter("parley_push_registrations_disabled_total",
                            "XEP-0357: registrations disabled after an app server error.");
-    publishErrors_ = &m.counter("parley_push_publish_errors_total", "XEP-0357: publishes answered with an error.");
+    publishErrors_ =
+        &m.counter("parley_push_publish_errors_total", "XEP-0357: publishes answered with an error.");
   }
 
   void load() {
@@ -179,7 +182,8 @@ class State : public std::enable_shared_from_this<State> {
       ++registrationCount_;
     }
     for (auto& r : rules)
-      if (auto mode = parseRule(r.mode)) accounts_[r.username + "@" + r.domain].rules[r.room] = {*mode, r.nick};
+      if (auto mode = parseRule(r.mode))
+        accounts_[r.username + "@" + r.domain].rules[r.room] = {*mode, r.nick};
     if (registrationCount_) log::info("push.loaded", "registrations={}", registrationCount_);
   }
 
@@ -221,7 +225,8 @@ class State : public std::enable_shared_from_this<State> {
       auto clean = x->clone();
       clean->setAttr("type", "submit");
       options = clean;
-      if (xml::toString(*options).size() > kMaxOptions) return req.error(StanzaError::NotAcceptable, "publish-options too large");
+      if (xml::toString(*options).size() > kMaxOptions)
+        return req.error(StanzaError::NotAcceptable, "publish-options too large");
     }
     const Jid account = req.stanza->from().bare();
     const std::string bare = account.bareStr();
@@ -229,12 +234,17 @@ class State : public std::enable_shared_from_this<State> {
     {
       std::lock_guard lock(mu_);
       auto& acct = accounts_[bare];
-      const bool exists = std::any_of(acct.regs.begin(), acct.regs.end(), [&](const auto& r) { return r.regId == regId; });
+      const bool exists =
+          std::any_of(acct.regs.begin(), acct.regs.end(), [&](const auto& r) { return r.regId == regId; });
       if (!exists && static_cast<std::int64_t>(acct.regs.size()) >= settings_.maxRegistrations)
         return req.error(StanzaError::ResourceConstraint, "too many push registrations");
     }
-    StoredRegistration stored{account.domain(), account.local(), service->str(), node,
-                              options ? xml::toString(*options) : std::string(), util::unixNow()};
+    StoredRegistration stored{account.domain(),
+                              account.local(),
+                              service->str(),
+                              node,
+                              options ? xml::toString(*options) : std::string(),
+                              util::unixNow()};
     const std::uint64_t sessionId = req.session ? req.session->id() : 0;
     const std::string full = req.session ? req.session->jid().str() : std::string();
     auto& db = server_.db();
@@ -249,7 +259,8 @@ class State : public std::enable_shared_from_this<State> {
           {
             std::lock_guard lock(self->mu_);
             auto& acct = self->accounts_[bare];
-            auto it = std::find_if(acct.regs.begin(), acct.regs.end(), [&](const auto& r) { return r.regId == regId; });
+            auto it = std::find_if(acct.regs.begin(), acct.regs.end(),
+                                   [&](const auto& r) { return r.regId == regId; });
             if (it == acct.regs.end()) {
               acct.regs.push_back({});
               it = std::prev(acct.regs.end());
@@ -330,10 +341,11 @@ class State : public std::enable_shared_from_this<State> {
       if (mode != "default" && !parseRule(mode))
         return req.error(StanzaError::BadRequest, "mode must be always, mentions, never or default");
       if (r->attr("nick").size() > 1023) return req.error(StanzaError::NotAcceptable, "nick too long");
-      changes.push_back({account.domain(), account.local(), room->bareStr(), mode == "default" ? "" : std::string(mode),
-                         std::string(r->attr("nick"))});
+      changes.push_back({account.domain(), account.local(), room->bareStr(),
+                         mode == "default" ? "" : std::string(mode), std::string(r->attr("nick"))});
     }
-    if (changes.empty() || changes.size() > 100) return req.error(StanzaError::BadRequest, "1 to 100 <room/> expected");
+    if (changes.empty() || changes.size() > 100)
+      return req.error(StanzaError::BadRequest, "1 to 100 <room/> expected");
     {
       std::lock_guard lock(mu_);
       auto& rules = accounts_[account.bareStr()].rules;
@@ -427,15 +439,18 @@ class State : public std::enable_shared_from_this<State> {
     const std::string bare = c.user.bareStr();
     // XEP-0357 §8 (affiliation change): the app server no longer accepts our publishes for a node.
     if (const auto* ev = m.child("event", kPubsubEventNs)) {
-      if (const auto* affs = ev->child("affiliations", kPubsubEventNs)) affiliationChange(c.user, c.stanza->from(), *affs);
+      if (const auto* affs = ev->child("affiliations", kPubsubEventNs))
+        affiliationChange(c.user, c.stanza->from(), *affs);
       return;
     }
     bool call = false;
     const bool body = !m.childText("body", xml::ns::kClient).empty();
     bool urgent = body;
     for (const auto& ch : m.children()) {
-      if (ch->xmlns() == kJingleMessageNs && ch->name() == "propose") call = urgent = true;
-      else if (settings_.urgentNamespaces.count(ch->xmlns())) urgent = true;
+      if (ch->xmlns() == kJingleMessageNs && ch->name() == "propose")
+        call = urgent = true;
+      else if (settings_.urgentNamespaces.count(ch->xmlns()))
+        urgent = true;
     }
     if (!urgent) return;
     std::vector<Outgoing> out;
@@ -445,7 +460,8 @@ class State : public std::enable_shared_from_this<State> {
       if (it == accounts_.end() || it->second.regs.empty()) return;
       for (auto& r : it->second.regs) {
         if (!deviceAway(r)) continue;
-        if (c.stanza->from().bare() == r.service.bare()) continue;  // never push about the app server's own stanzas
+        if (c.stanza->from().bare() == r.service.bare())
+          continue;  // never push about the app server's own stanzas
         note(c.user, r, c.stanza->from().str(), m.childText("body", xml::ns::kClient), call, out);
       }
     }
@@ -460,37 +476,37 @@ class State : public std::enable_shared_from_this<State> {
     const std::string roomKey = c.room.bareStr();
     std::vector<Outgoing> out;
     {
-    std::lock_guard lock(mu_);
-    for (const auto& member : c.members) {
-      if (!member.nick.empty() && member.nick == senderNick) continue;  // the author's own message
-      if (!server_.router().isLocalDomain(member.bare.domain())) continue;
-      auto it = accounts_.find(member.bare.bareStr());
-      if (it == accounts_.end() || it->second.regs.empty()) continue;
-      // Pushed only if none of the member's joined devices is active (a device without tracked state
-      // is connected and active).
-      bool active = false;
-      for (const auto& d : member.devices) {
-        auto f = byFull_.find(d.str());
-        if (f == byFull_.end()) {
-          active = true;
-          break;
+      std::lock_guard lock(mu_);
+      for (const auto& member : c.members) {
+        if (!member.nick.empty() && member.nick == senderNick) continue;  // the author's own message
+        if (!server_.router().isLocalDomain(member.bare.domain())) continue;
+        auto it = accounts_.find(member.bare.bareStr());
+        if (it == accounts_.end() || it->second.regs.empty()) continue;
+        // Pushed only if none of the member's joined devices is active (a device without tracked state
+        // is connected and active).
+        bool active = false;
+        for (const auto& d : member.devices) {
+          auto f = byFull_.find(d.str());
+          if (f == byFull_.end()) {
+            active = true;
+            break;
+          }
+          auto s = sessions_.find(f->second);
+          if (s == sessions_.end() || !s->second.away()) {
+            active = true;
+            break;
+          }
         }
-        auto s = sessions_.find(f->second);
-        if (s == sessions_.end() || !s->second.away()) {
-          active = true;
-          break;
+        if (active) continue;
+        RoomRule rule{settings_.groupchatDefault, {}};
+        if (auto r = it->second.rules.find(roomKey); r != it->second.rules.end()) rule = r->second;
+        if (rule.mode == Rule::Never) continue;
+        if (rule.mode == Rule::Mentions && !mentioned(m, body, member, rule)) continue;
+        for (auto& r : it->second.regs) {
+          if (!deviceAway(r)) continue;
+          note(member.bare, r, c.stanza->from().str(), body, false, out);
         }
       }
-      if (active) continue;
-      RoomRule rule{settings_.groupchatDefault, {}};
-      if (auto r = it->second.rules.find(roomKey); r != it->second.rules.end()) rule = r->second;
-      if (rule.mode == Rule::Never) continue;
-      if (rule.mode == Rule::Mentions && !mentioned(m, body, member, rule)) continue;
-      for (auto& r : it->second.regs) {
-        if (!deviceAway(r)) continue;
-        note(member.bare, r, c.stanza->from().str(), body, false, out);
-      }
-    }
     }
     send(out);
   }
@@ -506,7 +522,8 @@ class State : public std::enable_shared_from_this<State> {
     pending_.erase(it);
     auto a = accounts_.find(p.bare);
     if (a == accounts_.end()) return true;
-    auto r = std::find_if(a->second.regs.begin(), a->second.regs.end(), [&](const auto& x) { return x.regId == p.regId; });
+    auto r = std::find_if(a->second.regs.begin(), a->second.regs.end(),
+                          [&](const auto& x) { return x.regId == p.regId; });
     if (r == a->second.regs.end()) return true;
     if (s->type() == "result") {
       r->transientErrors = 0;
@@ -519,7 +536,8 @@ class State : public std::enable_shared_from_this<State> {
       log::info("push.publish.transient_error", "user={} service={}", p.bare, r->service.str());
       return true;
     }
-    log::info("push.registration.disabled", "user={} service={} error_type={}", p.bare, r->service.str(), type);
+    log::info("push.registration.disabled", "user={} service={} error_type={}", p.bare, r->service.str(),
+              type);
     dropLocked(p.bare, a->second, r);
     return true;
   }
@@ -537,10 +555,11 @@ class State : public std::enable_shared_from_this<State> {
     return s == sessions_.end() || s->second.away();
   }
 
-  bool mentioned(const xml::Element& m, const std::string& body, const hooks::GroupchatBroadcast::Member& member,
-                 const RoomRule& rule) const {
+  bool mentioned(const xml::Element& m, const std::string& body,
+                 const hooks::GroupchatBroadcast::Member& member, const RoomRule& rule) const {
     const std::string bare = member.bare.bareStr();
-    if (isMention(body, member.nick) || isMention(body, rule.nick) || body.find(bare) != std::string::npos) return true;
+    if (isMention(body, member.nick) || isMention(body, rule.nick) || body.find(bare) != std::string::npos)
+      return true;
     for (const auto& ref : m.childrenNamed("reference", kReferenceNs))  // XEP-0372
       if (ref->attr("type") == "mention" && ref->attr("uri") == "xmpp:" + bare) return true;
     return false;
@@ -677,7 +696,8 @@ class State : public std::enable_shared_from_this<State> {
     auto it = accounts_.find(account.bareStr());
     if (it == accounts_.end()) return;
     const auto before = it->second.regs.size();
-    std::erase_if(it->second.regs, [&](const Registration& r) { return r.service == service && (!node || r.node == *node); });
+    std::erase_if(it->second.regs,
+                  [&](const Registration& r) { return r.service == service && (!node || r.node == *node); });
     registrationCount_ -= before - it->second.regs.size();
   }
 
@@ -695,7 +715,8 @@ class State : public std::enable_shared_from_this<State> {
       {
         std::lock_guard lock(self->mu_);
         // No answer in time: treated like a transient error.
-        std::erase_if(self->pending_, [&](const auto& kv) { return now - kv.second.sent > self->settings_.publishTimeout; });
+        std::erase_if(self->pending_,
+                      [&](const auto& kv) { return now - kv.second.sent > self->settings_.publishTimeout; });
       }
       self->armSweep();
     });
@@ -706,10 +727,10 @@ class State : public std::enable_shared_from_this<State> {
   runtime::Executor exec_;
   std::atomic<bool> stopped_{false};
   std::mutex mu_;
-  std::unordered_map<std::string, Account> accounts_;         // by bare JID
-  std::unordered_map<std::uint64_t, SessionInfo> sessions_;   // tracked sessions by id
-  std::unordered_map<std::string, std::uint64_t> byFull_;     // full JID -> tracked session id
-  std::unordered_map<std::string, Pending> pending_;          // publishes waiting for an answer, by id
+  std::unordered_map<std::string, Account> accounts_;        // by bare JID
+  std::unordered_map<std::uint64_t, SessionInfo> sessions_;  // tracked sessions by id
+  std::unordered_map<std::string, std::uint64_t> byFull_;    // full JID -> tracked session id
+  std::unordered_map<std::string, Pending> pending_;         // publishes waiting for an answer, by id
   std::size_t registrationCount_ = 0;
   std::atomic<std::uint64_t> nextId_{0};
   // Deferred publishes and the sweep, on exec_ only.
@@ -757,10 +778,14 @@ class PushModule final : public module::Module {
     ctx.keep(std::make_shared<StateGuard>(state));
     ctx.feature(module::DiscoScope::Account, std::string(kNs));  // §4: on the account's bare JID
     ctx.feature(module::DiscoScope::Account, std::string(kRulesNs));
-    ctx.iq(router::IqScope::Account, "set", kNs, "enable", [state](const router::IqRequest& r) { state->enable(r); });
-    ctx.iq(router::IqScope::Account, "set", kNs, "disable", [state](const router::IqRequest& r) { state->disable(r); });
-    ctx.iq(router::IqScope::Account, "get", kRulesNs, "rules", [state](const router::IqRequest& r) { state->rulesGet(r); });
-    ctx.iq(router::IqScope::Account, "set", kRulesNs, "rules", [state](const router::IqRequest& r) { state->rulesSet(r); });
+    ctx.iq(router::IqScope::Account, "set", kNs, "enable",
+           [state](const router::IqRequest& r) { state->enable(r); });
+    ctx.iq(router::IqScope::Account, "set", kNs, "disable",
+           [state](const router::IqRequest& r) { state->disable(r); });
+    ctx.iq(router::IqScope::Account, "get", kRulesNs, "rules",
+           [state](const router::IqRequest& r) { state->rulesGet(r); });
+    ctx.iq(router::IqScope::Account, "set", kRulesNs, "rules",
+           [state](const router::IqRequest& r) { state->rulesSet(r); });
     ctx.hook<hooks::MessageToAccount>(
         [state](hooks::MessageToAccount::Context& c) {
           state->message(c);
@@ -810,7 +835,9 @@ class PushModule final : public module::Module {
 }  // namespace
 
 extern const module::ModuleInfo kModule;
-const module::ModuleInfo kModule{"push", "XEP-0357 push notifications (to app servers), group chat push rules", {}, true,
-                                 [] { return std::unique_ptr<module::Module>(new PushModule); }};
+const module::ModuleInfo kModule{
+    "push", "XEP-0357 push notifications (to app servers), group chat push rules", {}, true, [] {
+      return std::unique_ptr<module::Module>(new PushModule);
+    }};
 
 }  // namespace parley::xep::push
