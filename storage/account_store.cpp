@@ -61,10 +61,7 @@ bool AccountStore::create(std::string_view domain, std::string_view user,
 bool AccountStore::remove(std::string_view domain, std::string_view user) {
   return db_.transaction([&](Connection& c) {
     if (!accountExists(c, domain, user)) return false;
-    for (std::string_view table : schema::kUserTables) {
-      c.execute(fmt::format("DELETE FROM {} WHERE domain = ? AND username = ?", table),
-                {text(domain), text(user)});
-    }
+    for (std::string_view table : schema::kUserTables) deleteUserRows(db_, c, table, domain, user);
     return true;
   });
 }
@@ -160,6 +157,26 @@ std::optional<LastActivity> AccountStore::lastLogout(std::string_view domain, st
       {text(domain), text(user)});
   if (rows.empty() || rows[0].isNull(0)) return std::nullopt;
   return LastActivity{rows[0].getInt(0), rows[0].getText(1)};
+}
+
+void deleteUserRows(Database& db, Connection& c, std::string_view table, std::string_view domain,
+                    std::string_view user) {
+  if (table == "mam_messages") {
+    const std::int64_t indexedTo =
+        c.query("SELECT COALESCE(MAX(indexed_to), 0) FROM mam_index_state")[0].getInt(0);
+    c.execute("DELETE FROM mam_messages WHERE id > ? AND domain = ? AND username = ?",
+              {indexedTo, text(domain), text(user)});
+    // MariaDB 10.11 runs a single-table DELETE's IN subquery once per row of the table: the
+    // multiple-table form joins instead.
+    c.execute(db.engine() == Engine::Mysql ? "DELETE m FROM mam_messages m JOIN mam_index i ON m.id = i.id "
+                                             "WHERE i.domain = ? AND i.username = ?"
+                                           : "DELETE FROM mam_messages WHERE id IN (SELECT id FROM mam_index "
+                                             "WHERE domain = ? AND username = ?)",
+              {text(domain), text(user)});
+    return;
+  }
+  c.execute(fmt::format("DELETE FROM {} WHERE domain = ? AND username = ?", table),
+            {text(domain), text(user)});
 }
 
 }  // namespace parley::storage

@@ -57,4 +57,11 @@ class AccountStore {
   Database& db_;
 };
 
+// Deletes one user's rows from one of schema::kUserTables, inside the caller's transaction. Most are
+// keyed by (domain, username); the message archive's rows are found through its index (mam_index) and,
+// above the index's watermark, by id range (xep/mam/archive_store.h), so mam_messages goes before
+// mam_index.
+void deleteUserRows(Database& db, Connection& c, std::string_view table, std::string_view domain,
+                    std::string_view user);
+
 }  // namespace parley::storage

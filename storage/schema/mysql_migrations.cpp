@@ -317,7 +317,31 @@ DROP INDEX IF EXISTS mam_messages_stamp ON mam_messages;
 DROP INDEX IF EXISTS muc_archive_stamp ON muc_archive;
 )sql";
 
-constexpr std::array<Migration, 9> kMigrations = {{
+// As SQLite's version 10: user archives indexed in bulk. Each statement is idempotent.
+constexpr std::string_view kVersion10 = R"sql(
+CREATE TABLE IF NOT EXISTS mam_index (
+  domain   VARCHAR(255) NOT NULL,
+  username VARCHAR(255) NOT NULL,
+  id       BIGINT       NOT NULL,
+  with_jid VARCHAR(255) NOT NULL,
+  PRIMARY KEY (domain, username, id),
+  INDEX mam_index_with (domain, username, with_jid, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+CREATE TABLE IF NOT EXISTS mam_index_state (
+  one        TINYINT NOT NULL,
+  indexed_to BIGINT  NOT NULL,
+  PRIMARY KEY (one)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+INSERT IGNORE INTO mam_index (domain, username, id, with_jid)
+  SELECT domain, username, id, with_jid FROM mam_messages;
+INSERT IGNORE INTO mam_index_state (one, indexed_to) SELECT 1, id FROM mam_messages ORDER BY id DESC LIMIT 1;
+DROP INDEX IF EXISTS mam_messages_user ON mam_messages;
+DROP INDEX IF EXISTS mam_messages_with ON mam_messages;
+)sql";
+
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
     {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
     {3, "multi-user chat rooms and affiliations (XEP-0045)", kVersion3},
@@ -327,6 +351,7 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {7, "push notifications (XEP-0357) and the push app server", kVersion7},
     {8, "multi-user chat archive and room data (XEP-0045, XEP-0313)", kVersion8},
     {9, "archives: no stamp indexes (time filters are id ranges)", kVersion9},
+    {10, "user archives indexed in bulk (mam_index)", kVersion10},
 }};
 
 }  // namespace

@@ -5,7 +5,8 @@
 // a failed migration leaves the previous version intact) and re-checks the version inside it, so two
 // processes migrating at once (parleyd and parleyctl) apply each step once.
 //
-// Rules for new migrations: append, never edit a released one; every table has a `domain` column; a
+// Rules for new migrations: append, never edit a released one; every table has a `domain` column (but
+// mam_index_state, one row for the whole archive); a
 // table holding per-user rows is keyed by (domain, username, …) and is added to kUserTables.
 // Identifiers avoid MySQL reserved words (hence `group_names`, `item_key`).
 #pragma once
@@ -25,12 +26,24 @@ struct Migration {
 };
 
 // Every table holding per-user rows, keyed by (domain, username). AccountStore::remove deletes a user
-// from each of them in one transaction; the account row goes last. A test checks that every table
+// from each of them in one transaction (storage::deleteUserRows), in this order; the account row goes
+// last. A test checks that every table
 // with a `username` column is listed here.
 inline constexpr auto kUserTables = std::to_array<std::string_view>({
-    "scram_credentials", "roster_items", "roster_versions", "user_data",
-    "offline_messages",  "mam_messages", "mam_prefs",       "pep_items",
-    "pep_nodes",         "push_registrations", "push_room_rules", "motd_seen", "account_removals",
+    "scram_credentials",
+    "roster_items",
+    "roster_versions",
+    "user_data",
+    "offline_messages",
+    "mam_messages",
+    "mam_index",
+    "mam_prefs",
+    "pep_items",
+    "pep_nodes",
+    "push_registrations",
+    "push_room_rules",
+    "motd_seen",
+    "account_removals",
     "upload_files",
     "accounts",
 });
@@ -50,6 +63,8 @@ inline constexpr auto kTables = std::to_array<TableInfo>({
     {"user_data", "domain,username,store,item_key"},
     {"offline_messages", "id"},
     {"mam_messages", "id"},
+    {"mam_index", "domain,username,id"},
+    {"mam_index_state", "one"},
     {"mam_prefs", "domain,username"},
     {"muc_rooms", "domain,room"},
     {"muc_affiliations", "domain,room,jid"},

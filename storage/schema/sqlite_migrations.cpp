@@ -307,7 +307,30 @@ DROP INDEX IF EXISTS mam_messages_stamp;
 DROP INDEX IF EXISTS muc_archive_stamp;
 )sql";
 
-constexpr std::array<Migration, 9> kMigrations = {{
+// User archives are indexed in bulk (xep/mam/archive_store.h): mam_messages keeps only its id key, and
+// mam_index maps owners (and contacts) to ids for every row up to mam_index_state.indexed_to. One
+// index page written per row was most of what archiving a message cost.
+constexpr std::string_view kVersion10 = R"sql(
+CREATE TABLE mam_index (
+  domain   TEXT    NOT NULL,
+  username TEXT    NOT NULL,
+  id       INTEGER NOT NULL,
+  with_jid TEXT    NOT NULL,
+  PRIMARY KEY (domain, username, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX mam_index_with ON mam_index (domain, username, with_jid, id);
+CREATE TABLE mam_index_state (
+  one        INTEGER NOT NULL PRIMARY KEY CHECK (one = 1),
+  indexed_to INTEGER NOT NULL
+) STRICT;
+INSERT INTO mam_index (domain, username, id, with_jid)
+  SELECT domain, username, id, with_jid FROM mam_messages ORDER BY domain, username, id;
+INSERT INTO mam_index_state (one, indexed_to) SELECT 1, id FROM mam_messages ORDER BY id DESC LIMIT 1;
+DROP INDEX IF EXISTS mam_messages_user;
+DROP INDEX IF EXISTS mam_messages_with;
+)sql";
+
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, "accounts, credentials, rosters, user data, offline messages", kVersion1},
     {2, "message archive (XEP-0313) and archiving preferences", kVersion2},
     {3, "multi-user chat rooms and affiliations (XEP-0045)", kVersion3},
@@ -317,6 +340,7 @@ constexpr std::array<Migration, 9> kMigrations = {{
     {7, "push notifications (XEP-0357) and the push app server", kVersion7},
     {8, "multi-user chat archive and room data (XEP-0045, XEP-0313)", kVersion8},
     {9, "archives: no stamp indexes (time filters are id ranges)", kVersion9},
+    {10, "user archives indexed in bulk (mam_index)", kVersion10},
 }};
 
 }  // namespace

@@ -104,16 +104,46 @@ std::int64_t archivedRows(const TestServer& server, const std::string& user) {
 class MamTest : public ImTest {
  protected:
   // No rate limit: the paging test sends 1,000 messages at once. <count/> on every page, to check it.
-  MamTest()
+  explicit MamTest(const std::string& extra = {})
       : ImTest(
             "[limits]\nstanza_rate = 100000\nstanza_burst = 100000\n[modules.mam]\nrsm_count = "
-            "\"always\"\n") {}
+            "\"always\"\n" +
+            extra) {}
+  void thousandMessagesPageBothWays();
 };
 
 // XEP-0313 §4.3 with XEP-0059: 1,000 messages, pages of 100, forwards with <after/>, backwards from
 // an empty <before/> with <before>id</before>, and a flipped page (§4.3.4): every message exactly once,
 // in the order they were delivered, with the ids the recipient saw in <stanza-id/> (§3.4).
 TEST_F(MamTest, ThousandMessagesPageBothWaysWithoutGapsOrDuplicates) {
+  thousandMessagesPageBothWays();
+}
+
+// The archive indexes its rows in bulk (xep/mam/archive_store.h); here every 37 rows, so the pages
+// above read the index and the writer's tail, with the watermark moving while they are read. After a
+// restart the tail that was only in memory is indexed at start and every message is still found.
+class MamSmallIndexTest : public MamTest {
+ protected:
+  MamSmallIndexTest() : MamTest("index_rows = 37\n") {}
+};
+
+TEST_F(MamSmallIndexTest, PagesReadTheIndexAndTheTail) {
+  thousandMessagesPageBothWays();
+  auto db = storage::openDatabase(server.storageConfig());
+  const auto indexedTo = xep::mam::ArchiveStore(*db).indexedTo();
+  EXPECT_GT(indexedTo, 0);
+  const auto maxId = xep::mam::ArchiveStore(*db).maxId();
+  ASSERT_EQ(server.stop(), 0);
+  server.start();
+  EXPECT_EQ(xep::mam::ArchiveStore(*db).indexedTo(), maxId) << "the tail is indexed at start";
+  auto bob = login("bob", "b2");
+  auto all = query(*bob, rsm("<max>0</max>"));
+  EXPECT_EQ(all.count, 1000);
+  auto last = query(*bob, rsm("<max>3</max><before/>"));
+  EXPECT_EQ(last.bodies, (std::vector<std::string>{"m997", "m998", "m999"}));
+}
+
+void MamTest::thousandMessagesPageBothWays() {
   auto alice = login("alice", "a");
   auto bob = login("bob", "b");
   constexpr int kN = 1000;

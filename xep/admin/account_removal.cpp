@@ -1,7 +1,5 @@
 #include "xep/admin/account_removal.h"
 
-#include <fmt/format.h>
-
 #include "server/core/server.h"
 #include "server/hooks/hooks.h"
 #include "server/log/log.h"
@@ -30,8 +28,7 @@ void purgeLeftovers(storage::Database& db, const xmpp::Jid& bare) {
     if (!rows.empty()) return;  // registered again meanwhile: its rows are the new account's
     for (std::string_view table : storage::schema::kUserTables) {
       if (table == "account_removals") continue;  // the journal row is the poller's to delete
-      c.execute(fmt::format("DELETE FROM {} WHERE domain = ? AND username = ?", table),
-                {bare.domain(), bare.local()});
+      storage::deleteUserRows(db, c, table, bare.domain(), bare.local());
     }
   });
 }

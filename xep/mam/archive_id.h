@@ -42,6 +42,8 @@ class ArchiveClock {
   // the system clock stepped back, stamps run a little ahead of the clock, never out of order; the
   // archive then needs no index on stamps ('start'/'end' are id ranges).
   std::int64_t next(std::int64_t& stamp);
+  // The last id handed out (the floor before any).
+  std::int64_t last() const { return last_.load(); }
 
  private:
   std::atomic<std::int64_t> last_{0};

@@ -4,8 +4,15 @@
 // Rows are identified by a 64-bit archive id chosen by the caller (increasing, never reused, unique
 // across all archives: the mam module derives it from a microsecond clock). Ids order an archive
 // (XEP-0313 §3.2 "chronological order"). A row's stamp is the time its id stands for (equal to the id
-// for rows the clock stamps), so the 'start'/'end' filters are id bounds too. Every query is an index
-// range on (domain, username[, with_jid], id), so a page costs the same on an archive of millions.
+// for rows the clock stamps), so the 'start'/'end' filters are id bounds too.
+//
+// User archives are written in two steps (archive_store.cpp): append() adds rows to mam_messages, whose
+// only key is the id, so a row costs one append at the end of one B-tree; index() later adds every row
+// above a watermark to mam_index, the (domain, username[, with_jid], id) index, in bulk and sorted, so
+// each index page is written once for many rows rather than once per row. Queries read the index up to
+// the watermark and the rows above it (the tail); a page costs the same on an archive of millions as
+// long as the tail is short, which the mam module keeps it (it indexes every few thousand rows, and
+// hands queries the tail's ids, which it keeps in memory).
 #pragma once
 
 #include <cstdint>
@@ -88,6 +95,14 @@ std::optional<std::pair<ArchivedMessage, ArchivedMessage>> archiveBounds(storage
                                                                          std::string_view domain,
                                                                          std::string_view owner);
 
+// The rows of one user archive above the watermark (indexed_to), which mam_index does not list yet.
+// Every id of the archive above indexedTo must be in `ids` (ascending); ids of rows that do not exist
+// (deleted since) may be.
+struct ArchiveTail {
+  std::int64_t indexedTo = 0;
+  std::vector<std::int64_t> ids;
+};
+
 enum class ArchiveMode { Always, Never, Roster };
 std::string_view archiveModeName(ArchiveMode m);  // "always", "never", "roster"
 std::optional<ArchiveMode> archiveModeFromName(std::string_view name);
@@ -109,17 +124,26 @@ class ArchiveStore {
   explicit ArchiveStore(storage::Database& db) : db_(db) {}
 
   // Appends rows in one transaction (group commit). Rows for accounts that do not exist (deleted, or
-  // never were) are skipped. Returns how many were stored.
+  // never were) are skipped. Returns how many were stored. They are not indexed yet: see index().
   std::size_t append(const std::vector<ArchiveRow>& rows);
+  // Indexes every row with an id above the watermark and at most `upTo`, in one transaction, and moves
+  // the watermark to `upTo`; the caller guarantees that no row at or below `upTo` is still to be
+  // appended. Returns how many rows were indexed.
+  std::int64_t index(std::int64_t upTo);
+  // The watermark: every row at or below it is indexed.
+  std::int64_t indexedTo();
   // The largest id in any archive (0 when empty): ids handed out after a restart start above it.
   std::int64_t maxId();
   // The id belongs to this user's archive.
   bool contains(std::string_view domain, std::string_view user, std::int64_t id);
-  ArchivePage query(const ArchiveQuery& q);
+  // Queries, bounds and counts read the archive's tail from `tail` when given (the ids the writer knows),
+  // else by scanning every row above the watermark (cost: the tail's length).
+  ArchivePage query(const ArchiveQuery& q, const ArchiveTail* tail = nullptr);
   // The oldest and the newest message of an archive (XEP-0313 §5 metadata).
   std::optional<std::pair<ArchivedMessage, ArchivedMessage>> bounds(std::string_view domain,
-                                                                    std::string_view user);
-  std::int64_t count(std::string_view domain, std::string_view user);
+                                                                    std::string_view user,
+                                                                    const ArchiveTail* tail = nullptr);
+  std::int64_t count(std::string_view domain, std::string_view user, const ArchiveTail* tail = nullptr);
   // Retention: deletes at most `limit` messages with an id below `idBelow` (ids never run behind their
   // stamps, so these are all older than the stamp `idBelow` stands for). Returns how many were deleted.
   std::int64_t removeBelow(std::int64_t idBelow, std::int64_t limit);

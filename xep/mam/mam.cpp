@@ -27,6 +27,12 @@
 //   waits up to kLinger for kBatchRows rows to gather. A message is delivered before it is written, so
 //   only XEP-0198 acks and archive queries (behind the drain on the same worker) wait that long; a quiet
 //   server writes each message at once.
+// - Bulk indexing (archive_store.h): a drain appends rows to mam_messages only, and remembers their ids
+//   by owner (the tail). Once index_rows rows are in the tail, the drain indexes every row that no
+//   shard is still to write (below the first id pending or being written anywhere), in one sorted
+//   insert, and forgets them. A query, under the archive's pool key, takes the owner's tail ids with
+//   the watermark, so it sees every row written before it. At start the rows a stopped server left
+//   unindexed are indexed.
 // - Preferences of the accounts that set any are kept in memory (loaded at start, written through), so
 //   the decision is made on the network thread; 'roster' uses the cached roster of an online account,
 //   and for an offline account the drain job checks the stored roster.
@@ -151,8 +157,18 @@ constexpr std::size_t kBatchRows = 512;
 
 class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
  public:
-  ArchiveWriter(core::Server& server, ArchiveClock& clock, std::size_t shards)
-      : server_(server), clock_(clock), shards_(std::max<std::size_t>(shards, 1)) {
+  // Every row at or below `indexedTo` is in the archive's index.
+  // Rows written but not yet in the archive's index (ArchiveStore::index) are indexed once there are
+  // `indexRows` of them: bulk indexing writes each index page once for the tail's rows on it, so the
+  // longer the tail, the cheaper a row; queries read the tail's rows by id (its ids are kept here),
+  // which costs a little per tail row of the queried archive.
+  ArchiveWriter(core::Server& server, ArchiveClock& clock, std::size_t shards, std::int64_t indexedTo,
+                std::size_t indexRows)
+      : server_(server),
+        clock_(clock),
+        shards_(std::max<std::size_t>(shards, 1)),
+        indexRows_(indexRows),
+        indexedTo_(indexedTo) {
     for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i].key = "mam-archive-" + std::to_string(i);
   }
   // No more lingering: shutdown writes what is pending at once.
@@ -166,6 +182,15 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
 
   // The pool key under which `bare`'s archive is written and queried.
   const std::string& keyFor(const std::string& bare) { return shardFor(bare).key; }
+
+  // The rows of `bare`'s archive that are written but not indexed yet. On the pool, under keyFor(bare):
+  // every row archived before is written by then.
+  ArchiveTail tailFor(const std::string& bare) {
+    std::lock_guard lock(tailMu_);
+    ArchiveTail t{indexedTo_, {}};
+    if (auto it = tail_.find(bare); it != tail_.end()) t.ids = it->second;
+    return t;
+  }
 
   // Takes an id, lets `stamp(id)` build the stanza to store (the one delivered, for the recipient),
   // and queues the write. Returns the id.
@@ -196,6 +221,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
     // it anew is a large allocation per batch on the network thread (and glibc consolidates its fast
     // bins for each).
     std::vector<Pending> recycled;
+    std::int64_t writingFrom = 0;  // the first id of the batch being written (0: none)
     bool scheduled = false;
     bool lingering = false;
     std::chrono::steady_clock::time_point lastDrainEnd;  // pool thread of the shard's key only
@@ -221,6 +247,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
       batch.swap(s.pending);
       s.pending.swap(s.recycled);
       s.scheduled = false;
+      if (!batch.empty()) s.writingFrom = batch.front().row.id;
     }
     struct StampEnd {
       Shard& s;
@@ -230,6 +257,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
         batch.clear();  // the stanzas are released here, outside the lock
         std::lock_guard lock(s.mu);
         if (s.recycled.capacity() < batch.capacity()) s.recycled.swap(batch);
+        s.writingFrom = 0;
       }
     } stampEnd{s, batch};
     if (batch.empty()) return;
@@ -248,6 +276,58 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
       log::debug("mam.write", "rows={}", rows.size());
     } catch (const std::exception& e) {
       log::error("mam.write.failed", "messages={} error=\"{}\"", batch.size(), e.what());
+      return;
+    }
+    bool indexNow = false;
+    {
+      std::lock_guard lock(tailMu_);
+      for (const ArchiveRow& r : rows) tail_[r.user + "@" + r.domain].push_back(r.id);
+      tailRows_ += rows.size();
+      indexNow = tailRows_ >= indexRows_;
+    }
+    if (indexNow) {
+      {
+        std::lock_guard lock(s.mu);
+        s.writingFrom = 0;  // written: no longer holds the watermark back
+      }
+      index();
+    }
+  }
+
+  // Pool thread. Indexes every row that no shard is still to write, then forgets them from the tail.
+  void index() {
+    if (indexing_.exchange(true)) return;  // another shard's drain is at it
+    struct Done {
+      std::atomic<bool>& flag;
+      ~Done() { flag = false; }
+    } done{indexing_};
+    // Ids are handed out (under a shard's lock) before they are queued: every id up to `last` is in a
+    // shard's pending list, in a batch being written, or written.
+    std::int64_t upTo = clock_.last();
+    for (auto& sh : shards_) {
+      std::lock_guard lock(sh.mu);
+      if (!sh.pending.empty()) upTo = std::min(upTo, sh.pending.front().row.id - 1);
+      if (sh.writingFrom != 0) upTo = std::min(upTo, sh.writingFrom - 1);
+    }
+    {
+      std::lock_guard lock(tailMu_);
+      if (upTo <= indexedTo_) return;
+    }
+    try {
+      const auto rows = ArchiveStore(server_.db()).index(upTo);
+      log::debug("mam.index", "rows={} up_to={}", rows, upTo);
+    } catch (const std::exception& e) {
+      log::error("mam.index.failed", "error=\"{}\"", e.what());
+      return;
+    }
+    std::lock_guard lock(tailMu_);
+    indexedTo_ = upTo;
+    tailRows_ = 0;
+    for (auto it = tail_.begin(); it != tail_.end();) {
+      auto& ids = it->second;
+      ids.erase(ids.begin(), std::upper_bound(ids.begin(), ids.end(), upTo));
+      tailRows_ += ids.size();
+      it = ids.empty() ? tail_.erase(it) : std::next(it);
     }
   }
 
@@ -255,6 +335,14 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
   ArchiveClock& clock_;
   std::vector<Shard> shards_;
   std::atomic<bool> stopping_{false};
+  const std::size_t indexRows_;
+
+  // The tail: ids of rows written above the index's watermark, by owner (bare JID), ascending.
+  std::mutex tailMu_;
+  std::int64_t indexedTo_;
+  std::unordered_map<std::string, std::vector<std::int64_t>> tail_;
+  std::size_t tailRows_ = 0;
+  std::atomic<bool> indexing_{false};
 };
 
 // --- Retention ------------------------------------------------------------------------------------
@@ -341,6 +429,7 @@ class MamModule final : public module::Module {
       section.fail("default_page_size", "must not exceed max_page_size");
     retentionDays_ = section.getInt("retention_days", 0, 0, 365 * 100);
     cleanupInterval_ = section.getInt("cleanup_interval", 3600, 1, 7 * 24 * 3600);
+    indexRows_ = static_cast<std::size_t>(section.getInt("index_rows", 16384, 1, 65536));
     maxPrefsJids_ = section.getInt("max_prefs_jids", 1000, 0, 100000);
     const auto count = section.getString("rsm_count", "first_page");
     if (count == "always")
@@ -363,13 +452,20 @@ class MamModule final : public module::Module {
     codec_ = std::make_unique<ArchiveIdCodec>(server.fakeSaltSecret());
     // Start-up, before any listener: the ids to continue from and the preferences (only the accounts
     // that set some have a row).
+    // Rows written but not indexed when the server last stopped are indexed now (the tail lives in
+    // memory).
+    std::int64_t indexedTo = 0;
     {
       ArchiveStore store(server.db());
-      clock_.raiseFloor(store.maxId());
+      const std::int64_t maxId = store.maxId();
+      if (store.indexedTo() < maxId) store.index(maxId);
+      indexedTo = store.indexedTo();
+      // New ids go above the watermark too (it stays where it was when the newest rows were deleted).
+      clock_.raiseFloor(std::max(maxId, indexedTo));
       for (auto& u : store.allPrefs()) prefs_.set(u.user + "@" + u.domain, std::move(u.prefs));
     }
     const std::size_t shards = server.db().engine() == storage::Engine::Sqlite ? 1 : server.pool().size();
-    writer_ = std::make_shared<ArchiveWriter>(server, clock_, shards);
+    writer_ = std::make_shared<ArchiveWriter>(server, clock_, shards, indexedTo, indexRows_);
     ctx.keep(writer_);
 
     for (std::string_view f : {kMam, kExtended, kSid})
@@ -537,7 +633,7 @@ class MamModule final : public module::Module {
     auto p = std::get<ParsedQuery>(std::move(parsed));
     auto& server = *server_;
     const std::string account = req.target.bareStr();
-    auto work = [&server, q = p.query, ids = p.mustExist] {
+    auto work = [&server, writer = writer_, account, q = p.query, ids = p.mustExist] {
       ArchiveStore store(server.db());
       QueryOutcome out;
       for (auto id : ids)
@@ -545,7 +641,8 @@ class MamModule final : public module::Module {
           out.notFound = true;
           return out;
         }
-      out.page = store.query(q);
+      const ArchiveTail tail = writer->tailFor(account);
+      out.page = store.query(q, &tail);
       return out;
     };
     runtime::offload(
@@ -597,7 +694,10 @@ class MamModule final : public module::Module {
     const auto user = req.target;
     runtime::offload(
         server.pool(), replyExecutor(req), writer_->keyFor(account),
-        [&server, user] { return ArchiveStore(server.db()).bounds(user.domain(), user.local()); },
+        [&server, writer = writer_, user, account] {
+          const ArchiveTail tail = writer->tailFor(account);
+          return ArchiveStore(server.db()).bounds(user.domain(), user.local(), &tail);
+        },
         [this, req,
          account](runtime::Outcome<std::optional<std::pair<ArchivedMessage, ArchivedMessage>>> out) {
           if (!out.ok()) {
@@ -675,6 +775,7 @@ class MamModule final : public module::Module {
   QueryLimits limits_;
   std::int64_t retentionDays_ = 0;
   std::int64_t cleanupInterval_ = 3600;
+  std::size_t indexRows_ = 16384;
   std::int64_t maxPrefsJids_ = 1000;
   std::unique_ptr<ArchiveIdCodec> codec_;
   ArchiveClock clock_;

@@ -212,6 +212,7 @@ void fillUser(Database& db, std::string_view domain, std::string_view user) {
   row.with = "friend@example.net";
   row.xml = "<message/>";
   archive.append({row});
+  archive.index(row.id);  // into mam_index too
   archive.setPrefs(domain, user, xep::mam::ArchivePrefs{});
 }
 

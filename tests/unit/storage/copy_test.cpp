@@ -68,6 +68,7 @@ void fill(Database& db) {
     archive.append(rows);
     archive.setPrefs("example.org", user, {xep::mam::ArchiveMode::Roster, {"a@b"}, {"c@d", "e@f"}});
   }
+  archive.index(id - 100);                                    // the last 100 rows stay above the watermark
   accounts.setLastLogin("example.org", "alice", 1700000001);  // others stay NULL
   // xep/admin and xep/register tables.
   auto& c = db.connection();
