@@ -557,7 +557,7 @@ class MamModule final : public module::Module {
             },
             node);
       }
-      stanza = xmpp::Stanza::make(std::move(e), c.stanza->from(), c.stanza->to());
+      stanza = xmpp::Stanza::adopt(std::move(e), c.stanza->from(), c.stanza->to());
       c.stanza = stanza;
     }
     if (!archivable(m)) return hooks::Action::Continue;
@@ -571,7 +571,7 @@ class MamModule final : public module::Module {
       sid->setAttr("id", codec_->encode(id, account));
       sid->setAttr("by", account);
       e->addChild(std::move(sid));
-      stamped = xmpp::Stanza::make(std::move(e), stanza->from(), stanza->to());
+      stamped = xmpp::Stanza::adopt(std::move(e), stanza->from(), stanza->to());  // no second copy
       return stamped;
     });
     c.stanza = std::move(stamped);
