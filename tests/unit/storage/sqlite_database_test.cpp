@@ -198,7 +198,9 @@ TEST(SqliteDatabase, UserTablesListIsComplete) {
                  .getInt(0) > 0;
     };
     // The archive's index watermark is one row for the whole database (xep/mam/archive_store.h).
-    if (table != "mam_index_state") EXPECT_TRUE(hasColumn("domain")) << table << " has no domain column";
+    if (table != "mam_index_state") {
+      EXPECT_TRUE(hasColumn("domain")) << table << " has no domain column";
+    }
     if (hasColumn("username")) {
       EXPECT_TRUE(listed.count(table)) << table << " is missing from kUserTables";
     }
