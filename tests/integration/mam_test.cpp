@@ -231,13 +231,16 @@ TEST_F(MamTest, FiltersByContactAndTime) {
   auto alice = login("alice", "a");
   auto bob = login("bob", "b");
   auto carol = login("carol", "c");
+  // Two clients' messages are ordered by waiting for each delivery: the server orders each
+  // connection's stanzas, not the stanzas of different connections.
   sendChat(*alice, "bob@localhost", "to bob 1");
+  ASSERT_TRUE(bob->expect(messageWithBody("to bob 1")));
   sendChat(*carol, "alice@localhost", "from carol");
+  ASSERT_TRUE(alice->expect(messageWithBody("from carol")));
   sendChat(*alice, "bob@localhost/b", "to bob 2");
   sendChat(*alice, "carol@localhost", "to carol");
   ASSERT_TRUE(bob->expect(messageWithBody("to bob 2")));
   ASSERT_TRUE(carol->expect(messageWithBody("to carol")));
-  ASSERT_TRUE(alice->expect(messageWithBody("from carol")));
 
   auto all = query(*alice, "");
   EXPECT_EQ(all.bodies, (std::vector<std::string>{"to bob 1", "from carol", "to bob 2", "to carol"}));
