@@ -3,6 +3,7 @@
 #include "storage/schema/schema.h"
 
 #include "storage_conformance.h"
+#include "xep/mam/archive_store.h"
 
 namespace parley::storage::testing {
 namespace {
@@ -68,6 +69,39 @@ TEST_P(StorageConformance, MigrationHistoryIsNumberedFromOne) {
     EXPECT_EQ(history[i].version, static_cast<int>(i) + 1);
     EXPECT_FALSE(history[i].description.empty());
   }
+}
+
+// Version 10 indexes the user archives in bulk (xep/mam/archive_store.h): a store upgraded from version
+// 9 has every archived row in mam_index and its watermark at the newest row, so nothing is left in a
+// tail that no running server remembers.
+TEST_P(StorageConformance, Version10IndexesTheArchivesOfAVersion9Store) {
+  auto backend = freshBackend();
+  auto db = backend->open();
+  auto& c = db->connection();
+  c.executeScript("CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY)");
+  for (const auto& m : schema::migrations(db->engine())) {
+    if (m.version > 9) break;
+    c.executeScript(m.sql);
+    c.execute("INSERT INTO schema_version (version) VALUES (?)", {std::int64_t{m.version}});
+  }
+  ASSERT_EQ(db->schemaVersion(), 9);
+  for (const char* u : {"alice", "bob"})
+    c.execute("INSERT INTO accounts (domain, username, created_at) VALUES ('example.org', ?, 1)",
+              {std::string(u)});
+  for (std::int64_t id = 1; id <= 30; ++id) {
+    c.execute(
+        "INSERT INTO mam_messages (id, domain, username, with_jid, with_resource, stamp, outgoing, xml) "
+        "VALUES (?, 'example.org', ?, 'carol@example.org', '', ?, 0, '<message/>')",
+        {id, std::string(id % 3 ? "alice" : "bob"), id});
+  }
+  db->migrate();
+  ASSERT_EQ(db->schemaVersion(), schema::latestVersion(db->engine()));
+  xep::mam::ArchiveStore store(*db);
+  EXPECT_EQ(store.indexedTo(), 30);
+  EXPECT_EQ(c.query("SELECT COUNT(*) FROM mam_index")[0].getInt(0), 30);
+  EXPECT_EQ(store.count("example.org", "alice", nullptr), 20);
+  xep::mam::ArchiveTail empty{30, {}};
+  EXPECT_EQ(store.count("example.org", "bob", &empty), 10);  // all of it from the index
 }
 
 TEST_P(StorageConformance, EveryUserTableExists) {
