@@ -374,10 +374,13 @@ bool ArchiveStore::contains(std::string_view domain, std::string_view user, std:
   return archiveContains(db_.connection(), kUserArchive, domain, user, id);
 }
 
-// In one transaction, so that the watermark and the index agree for both parts (the indexer may commit
-// in between otherwise).
+// No transaction needed: every row at or below the watermark a query uses was indexed before the
+// watermark was published (the writer's memory, or mam_index_state), and the index part reads no
+// entry above it, so an indexing that commits meanwhile changes neither part. (A transaction would take
+// SQLite's write lock, Database::transaction.)
 ArchivePage ArchiveStore::query(const ArchiveQuery& q, const ArchiveTail* tail) {
-  return db_.transaction([&](Connection& c) { return queryParts(c, userSources(c, q, tail), q); });
+  Connection& c = db_.connection();
+  return queryParts(c, userSources(c, q, tail), q);
 }
 
 std::optional<std::pair<ArchivedMessage, ArchivedMessage>> ArchiveStore::bounds(std::string_view domain,
@@ -388,15 +391,14 @@ std::optional<std::pair<ArchivedMessage, ArchivedMessage>> ArchiveStore::bounds(
   q.user = std::string(user);
   q.max = 1;
   q.count = false;
-  return db_.transaction([&](Connection& c) -> std::optional<std::pair<ArchivedMessage, ArchivedMessage>> {
-    const auto sources = userSources(c, q, tail);
-    auto first = queryParts(c, sources, q);
-    if (first.messages.empty()) return std::nullopt;
-    q.fromEnd = true;
-    auto last = queryParts(c, sources, q);
-    if (last.messages.empty()) return std::nullopt;
-    return std::make_pair(std::move(first.messages.front()), std::move(last.messages.front()));
-  });
+  Connection& c = db_.connection();
+  const auto sources = userSources(c, q, tail);
+  auto first = queryParts(c, sources, q);
+  if (first.messages.empty()) return std::nullopt;
+  q.fromEnd = true;
+  auto last = queryParts(c, sources, q);
+  if (last.messages.empty()) return std::nullopt;  // deleted in between
+  return std::make_pair(std::move(first.messages.front()), std::move(last.messages.front()));
 }
 
 std::int64_t ArchiveStore::count(std::string_view domain, std::string_view user, const ArchiveTail* tail) {

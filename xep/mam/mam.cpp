@@ -157,11 +157,10 @@ constexpr std::size_t kBatchRows = 512;
 
 class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
  public:
-  // Every row at or below `indexedTo` is in the archive's index.
-  // Rows written but not yet in the archive's index (ArchiveStore::index) are indexed once there are
-  // `indexRows` of them: bulk indexing writes each index page once for the tail's rows on it, so the
-  // longer the tail, the cheaper a row; queries read the tail's rows by id (its ids are kept here),
-  // which costs a little per tail row of the queried archive.
+  // Every row at or below `indexedTo` is in the archive's index. Rows written above it (the tail) are
+  // indexed (ArchiveStore::index) once there are `indexRows` of them: bulk indexing writes each index page
+  // once for the tail's rows on it, so the longer the tail, the cheaper a row; queries read the tail's rows
+  // by id (its ids are kept here), which costs a little per tail row of the queried archive.
   ArchiveWriter(core::Server& server, ArchiveClock& clock, std::size_t shards, std::int64_t indexedTo,
                 std::size_t indexRows)
       : server_(server),
