@@ -143,6 +143,30 @@ TEST_F(MamSmallIndexTest, PagesReadTheIndexAndTheTail) {
   EXPECT_EQ(last.bodies, (std::vector<std::string>{"m997", "m998", "m999"}));
 }
 
+// index_seconds: a quiet server indexes its tail once the oldest row of it is that old (at the next
+// write), so queries do not read a long tail by id for hours.
+class MamIndexAgeTest : public MamTest {
+ protected:
+  MamIndexAgeTest() : MamTest("index_seconds = 1\n") {}
+};
+
+TEST_F(MamIndexAgeTest, AnOldTailIsIndexedAtTheNextWrite) {
+  auto alice = login("alice", "a");
+  auto bob = login("bob", "b");
+  sendChat(*alice, "bob@localhost", "first");
+  ASSERT_TRUE(bob->expect(messageWithBody("first")));
+  ASSERT_EQ(query(*bob, "").bodies, std::vector<std::string>{"first"});  // written (behind the query)
+  auto db = storage::openDatabase(server.storageConfig());
+  EXPECT_EQ(xep::mam::ArchiveStore(*db).indexedTo(), 0) << "fewer than index_rows, and young";
+  std::this_thread::sleep_for(1100ms);
+  sendChat(*alice, "bob@localhost", "second");
+  ASSERT_TRUE(bob->expect(messageWithBody("second")));
+  EXPECT_EQ(query(*bob, "").bodies, (std::vector<std::string>{"first", "second"}));
+  const auto indexed = xep::mam::ArchiveStore(*db).indexedTo();
+  EXPECT_GT(indexed, 0);
+  EXPECT_EQ(indexed, xep::mam::ArchiveStore(*db).maxId()) << "everything written was indexed";
+}
+
 void MamTest::thousandMessagesPageBothWays() {
   auto alice = login("alice", "a");
   auto bob = login("bob", "b");

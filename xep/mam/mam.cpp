@@ -28,11 +28,11 @@
 //   only XEP-0198 acks and archive queries (behind the drain on the same worker) wait that long; a quiet
 //   server writes each message at once.
 // - Bulk indexing (archive_store.h): a drain appends rows to mam_messages only, and remembers their ids
-//   by owner (the tail). Once index_rows rows are in the tail, the drain indexes every row that no
-//   shard is still to write (below the first id pending or being written anywhere), in one sorted
-//   insert, and forgets them. A query, under the archive's pool key, takes the owner's tail ids with
-//   the watermark, so it sees every row written before it. At start the rows a stopped server left
-//   unindexed are indexed.
+//   by owner (the tail). Once index_rows rows are in the tail (or its oldest is index_seconds old), the
+//   drain indexes every row that no shard is still to write (below the first id pending or being
+//   written anywhere), in one sorted insert, and forgets them. A query, under the archive's pool key, takes
+//   the owner's tail ids with the watermark, so it sees every row written before it. At start the rows a
+//   stopped server left unindexed are indexed.
 // - Preferences of the accounts that set any are kept in memory (loaded at start, written through), so
 //   the decision is made on the network thread; 'roster' uses the cached roster of an online account,
 //   and for an offline account the drain job checks the stored roster.
@@ -161,12 +161,15 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
   // indexed (ArchiveStore::index) once there are `indexRows` of them: bulk indexing writes each index page
   // once for the tail's rows on it, so the longer the tail, the cheaper a row; queries read the tail's rows
   // by id (its ids are kept here), which costs a little per tail row of the queried archive.
+  // A quieter server indexes what it has once the oldest row of the tail is `indexAge` old, so that
+  // the tail a query reads by id stays short.
   ArchiveWriter(core::Server& server, ArchiveClock& clock, std::size_t shards, std::int64_t indexedTo,
-                std::size_t indexRows)
+                std::size_t indexRows, std::chrono::seconds indexAge)
       : server_(server),
         clock_(clock),
         shards_(std::max<std::size_t>(shards, 1)),
         indexRows_(indexRows),
+        indexAge_(indexAge),
         indexedTo_(indexedTo) {
     for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i].key = "mam-archive-" + std::to_string(i);
   }
@@ -279,10 +282,12 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
     }
     bool indexNow = false;
     {
+      const auto now = std::chrono::steady_clock::now();
       std::lock_guard lock(tailMu_);
+      if (tailRows_ == 0) tailSince_ = now;
       for (const ArchiveRow& r : rows) tail_[r.user + "@" + r.domain].push_back(r.id);
       tailRows_ += rows.size();
-      indexNow = tailRows_ >= indexRows_;
+      indexNow = tailRows_ >= indexRows_ || (tailRows_ > 0 && now - tailSince_ >= indexAge_);
     }
     if (indexNow) {
       {
@@ -322,6 +327,7 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
     std::lock_guard lock(tailMu_);
     indexedTo_ = upTo;
     tailRows_ = 0;
+    tailSince_ = std::chrono::steady_clock::now();  // the rows left (other shards') count from now
     for (auto it = tail_.begin(); it != tail_.end();) {
       auto& ids = it->second;
       ids.erase(ids.begin(), std::upper_bound(ids.begin(), ids.end(), upTo));
@@ -335,12 +341,14 @@ class ArchiveWriter : public std::enable_shared_from_this<ArchiveWriter> {
   std::vector<Shard> shards_;
   std::atomic<bool> stopping_{false};
   const std::size_t indexRows_;
+  const std::chrono::seconds indexAge_;
 
   // The tail: ids of rows written above the index's watermark, by owner (bare JID), ascending.
   std::mutex tailMu_;
   std::int64_t indexedTo_;
   std::unordered_map<std::string, std::vector<std::int64_t>> tail_;
   std::size_t tailRows_ = 0;
+  std::chrono::steady_clock::time_point tailSince_;  // when the oldest row of the tail was added
   std::atomic<bool> indexing_{false};
 };
 
@@ -429,6 +437,7 @@ class MamModule final : public module::Module {
     retentionDays_ = section.getInt("retention_days", 0, 0, 365 * 100);
     cleanupInterval_ = section.getInt("cleanup_interval", 3600, 1, 7 * 24 * 3600);
     indexRows_ = static_cast<std::size_t>(section.getInt("index_rows", 16384, 1, 65536));
+    indexSeconds_ = section.getInt("index_seconds", 60, 1, 24 * 3600);
     maxPrefsJids_ = section.getInt("max_prefs_jids", 1000, 0, 100000);
     const auto count = section.getString("rsm_count", "first_page");
     if (count == "always")
@@ -464,7 +473,8 @@ class MamModule final : public module::Module {
       for (auto& u : store.allPrefs()) prefs_.set(u.user + "@" + u.domain, std::move(u.prefs));
     }
     const std::size_t shards = server.db().engine() == storage::Engine::Sqlite ? 1 : server.pool().size();
-    writer_ = std::make_shared<ArchiveWriter>(server, clock_, shards, indexedTo, indexRows_);
+    writer_ = std::make_shared<ArchiveWriter>(server, clock_, shards, indexedTo, indexRows_,
+                                              std::chrono::seconds(indexSeconds_));
     ctx.keep(writer_);
 
     for (std::string_view f : {kMam, kExtended, kSid})
@@ -775,6 +785,7 @@ class MamModule final : public module::Module {
   std::int64_t retentionDays_ = 0;
   std::int64_t cleanupInterval_ = 3600;
   std::size_t indexRows_ = 16384;
+  std::int64_t indexSeconds_ = 60;
   std::int64_t maxPrefsJids_ = 1000;
   std::unique_ptr<ArchiveIdCodec> codec_;
   ArchiveClock clock_;
