@@ -162,9 +162,14 @@ TEST_F(MamIndexAgeTest, AnOldTailIsIndexedAtTheNextWrite) {
   sendChat(*alice, "bob@localhost", "second");
   ASSERT_TRUE(bob->expect(messageWithBody("second")));
   EXPECT_EQ(query(*bob, "").bodies, (std::vector<std::string>{"first", "second"}));
-  const auto indexed = xep::mam::ArchiveStore(*db).indexedTo();
-  EXPECT_GT(indexed, 0);
-  EXPECT_EQ(indexed, xep::mam::ArchiveStore(*db).maxId()) << "everything written was indexed";
+  // The first message's two copies at least. With several archive shards (MariaDB) the indexing may
+  // run in alice's shard, which bob's query does not wait for, and the watermark stops below a row
+  // another shard is still writing (the second message's copies may wait for the next write).
+  auto indexedRows = [&] { return db->connection().query("SELECT COUNT(*) FROM mam_index")[0].getInt(0); };
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (indexedRows() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_GE(indexedRows(), 2);
+  EXPECT_GT(xep::mam::ArchiveStore(*db).indexedTo(), 0);
 }
 
 void MamTest::thousandMessagesPageBothWays() {
