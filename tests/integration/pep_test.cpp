@@ -74,6 +74,9 @@ TEST_F(PepTest, CapsAreAskedOnceAndCached) {
   auto bob2 = login("bob", "phone");
   auto caps = makeCaps({std::string(kNick) + "+notify"});
   availableWithCaps(*bob, caps);
+  // A round trip on bob's connection: the server has handled his answer (and cached the 'ver') before
+  // bob2's presence arrives on another connection, whose stanzas are not ordered with his.
+  ASSERT_TRUE(isResult(bob->request("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>", "sync")));
   bob2->becomeAvailable(capsElement(caps));
   EXPECT_TRUE(bob2->expectNothing(isIq().type("get").child("query", kInfo)));
   alice->becomeAvailable();
