@@ -11,8 +11,8 @@
 // above a watermark to mam_index, the (domain, username[, with_jid], id) index, in bulk and sorted, so
 // each index page is written once for many rows rather than once per row. Queries read the index up to
 // the watermark and the rows above it (the tail); a page costs the same on an archive of millions as
-// long as the tail is short, which the mam module keeps it (it indexes every few thousand rows, and
-// hands queries the tail's ids, which it keeps in memory).
+// long as the tail is short. The mam module keeps it short (it indexes every index_rows rows, or when
+// the oldest is index_seconds old) and hands queries the tail's ids, which it keeps in memory.
 #pragma once
 
 #include <cstdint>
