@@ -24,7 +24,8 @@ std::vector<xmpp::Jid> rosterHolders(storage::Database& db, const xmpp::Jid& jid
 
 void purgeLeftovers(storage::Database& db, const xmpp::Jid& bare) {
   db.transaction([&](storage::Connection& c) {
-    auto rows = c.query("SELECT 1 FROM accounts WHERE domain = ? AND username = ?", {bare.domain(), bare.local()});
+    auto rows =
+        c.query("SELECT 1 FROM accounts WHERE domain = ? AND username = ?", {bare.domain(), bare.local()});
     if (!rows.empty()) return;  // registered again meanwhile: its rows are the new account's
     for (std::string_view table : storage::schema::kUserTables) {
       if (table == "account_removals") continue;  // the journal row is the poller's to delete
@@ -79,7 +80,8 @@ void afterAccountRemoved(core::Server& server, const xmpp::Jid& bare, std::vecto
   server.afterQueuedWork(exec, [&server, bare] {
     auto& db = server.db();
     runtime::offload(
-        server.pool(), server.io().executor(0), bare.bareStr(), [&db, bare] { blocking::purgeLeftovers(db, bare); },
+        server.pool(), server.io().executor(0), bare.bareStr(),
+        [&db, bare] { blocking::purgeLeftovers(db, bare); },
         [bare](runtime::Outcome<bool> out) {
           if (!out.ok()) log::warn("account.purge.failed", "jid={} error=\"{}\"", bare.bareStr(), out.error);
         });

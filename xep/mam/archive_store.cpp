@@ -222,15 +222,16 @@ ArchivePage queryParts(Connection& c, const std::vector<Source>& sources, const 
 // it (the tail) by id: from the list the mam module keeps in memory, or by scanning the tail. A
 // database without a mam_index_state row has indexed nothing yet (the watermark is 0).
 
-constexpr std::size_t kMaxTailIds = 16384;
+constexpr std::size_t kMaxTailIds = 8192;  // padded to 8,192: within SQLite's 32,766 parameters
 
 const Columns kIndexColumns{"i.domain", "i.username", "i.with_jid", "m.with_resource", "i.id", "m.stamp"};
 
-// Ids for an IN list, padded with 0 (never an archive id) to a power of two, so that few statement
-// texts are prepared whatever the tail's length.
+// Ids for an IN list, padded with 0 (never an archive id) to 8 times a power of 4 (8 … 8,192), so
+// that few statement texts are prepared whatever the tail's length: each filter combination multiplies
+// them, and the connections' statement caches are bounded.
 std::string idList(const std::vector<std::int64_t>& ids, std::vector<Value>& params) {
   std::size_t n = 8;
-  while (n < ids.size()) n *= 2;
+  while (n < ids.size()) n *= 4;
   std::string sql = "(";
   for (std::size_t i = 0; i < n; ++i) {
     sql += i ? ", ?" : "?";
@@ -278,7 +279,8 @@ std::vector<Source> userSources(Connection& c, const ArchiveQuery& q, const Arch
   if (!rest.filter.empty) {
     std::vector<std::int64_t> ids;
     if (tail) ids = tailCandidates(*tail, q);
-    // A tail longer than an IN list should be (the writer could not index for a while) is scanned.
+    // A tail longer than an IN list should be (one account wrote most of the tail, or the writer could
+    // not index for a while) is scanned.
     if (tail && ids.size() <= kMaxTailIds) {
       if (ids.empty()) {
         rest.filter.empty = true;

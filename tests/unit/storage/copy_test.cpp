@@ -73,34 +73,38 @@ void fill(Database& db) {
   // xep/admin and xep/register tables.
   auto& c = db.connection();
   c.execute("INSERT INTO motd (domain, version, subject, body, updated_at) VALUES (?, ?, ?, ?, ?)",
-            {std::string("example.org"), std::int64_t{1700000000000}, std::string(""), std::string("Welcome 👋\nline 2"),
-             std::int64_t{1700000000}});
+            {std::string("example.org"), std::int64_t{1700000000000}, std::string(""),
+             std::string("Welcome 👋\nline 2"), std::int64_t{1700000000}});
   c.execute("INSERT INTO motd_seen (domain, username, version) VALUES (?, ?, ?)",
             {std::string("example.org"), std::string("🦜"), std::int64_t{1700000000000}});
-  c.execute("INSERT INTO invite_tokens (domain, token, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            {std::string("example.org"), std::string("tok3n"), std::string("admin@example.org"),
-             std::int64_t{1700000000}, std::int64_t{1700086400}});
+  c.execute(
+      "INSERT INTO invite_tokens (domain, token, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+      {std::string("example.org"), std::string("tok3n"), std::string("admin@example.org"),
+       std::int64_t{1700000000}, std::int64_t{1700086400}});
   c.execute("INSERT INTO account_removals (domain, username, removed_at) VALUES (?, ?, ?)",
             {std::string("example.org"), std::string("gone"), std::int64_t{1700000000}});
   // xep/push and push/ tables.
-  c.execute("INSERT INTO push_registrations (domain, username, reg_id, service_jid, node, options, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            {std::string("example.org"), std::string("alice"), std::string("0f1e"), std::string("push.example.org"),
-             std::string("n0de"), std::string("<x xmlns='jabber:x:data'/>"), std::int64_t{1700000000}});
+  c.execute(
+      "INSERT INTO push_registrations (domain, username, reg_id, service_jid, node, options, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+      {std::string("example.org"), std::string("alice"), std::string("0f1e"), std::string("push.example.org"),
+       std::string("n0de"), std::string("<x xmlns='jabber:x:data'/>"), std::int64_t{1700000000}});
   c.execute("INSERT INTO push_room_rules (domain, username, room, mode, nick) VALUES (?, ?, ?, ?, ?)",
             {std::string("example.org"), std::string("🦜"), std::string("lobby@muc.example.org"),
              std::string("mentions"), std::string("Polly")});
-  c.execute("INSERT INTO push_devices (domain, node, secret, owner, device_id, provider, token, voip_token, topic, "
-            "sandbox, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            {std::string("push.example.org"), std::string("n0de"), std::string("s3cret"),
-             std::string("alice@example.org"), std::string("phone-1"), std::string("apns"), std::string("ab01"),
-             std::string(""), std::string("org.example.app"), std::int64_t{1}, std::int64_t{1700000000}});
+  c.execute(
+      "INSERT INTO push_devices (domain, node, secret, owner, device_id, provider, token, voip_token, topic, "
+      "sandbox, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {std::string("push.example.org"), std::string("n0de"), std::string("s3cret"),
+       std::string("alice@example.org"), std::string("phone-1"), std::string("apns"), std::string("ab01"),
+       std::string(""), std::string("org.example.app"), std::int64_t{1}, std::int64_t{1700000000}});
   // xep/upload.
-  c.execute("INSERT INTO upload_files (domain, username, id, filename, size, content_type, created_at, "
-            "completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            {std::string("example.org"), std::string("🦜"), std::string("0123456789abcdef0123456789abcdef"),
-             std::string("photo 🌅.jpg"), std::int64_t{1048576}, std::string("image/jpeg"),
-             std::int64_t{1700000000}, std::int64_t{1700000005}});
+  c.execute(
+      "INSERT INTO upload_files (domain, username, id, filename, size, content_type, created_at, "
+      "completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {std::string("example.org"), std::string("🦜"), std::string("0123456789abcdef0123456789abcdef"),
+       std::string("photo 🌅.jpg"), std::int64_t{1048576}, std::string("image/jpeg"), std::int64_t{1700000000},
+       std::int64_t{1700000005}});
   xep::muc::StoredRoom room;
   room.domain = "muc.example.org";
   room.room = "lobby";
