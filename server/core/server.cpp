@@ -5,7 +5,6 @@
 #include <fstream>
 #include <thread>
 
-#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -23,11 +22,12 @@
 #include "server/runtime/pool_metrics.h"
 #include "server/stream/inbound_stream.h"
 #include "server/util/crypto.h"
+#include "server/util/heap.h"
 
 namespace parley::core {
 
 namespace {
-// Housekeeping's malloc_trim (see scheduleHousekeeping): never for less free heap than this, and under
+// Housekeeping's heap release (see scheduleHousekeeping): never for less free heap than this, and under
 // load only when a lot is free; "quiet" is below this share of one CPU since the previous round.
 constexpr std::size_t kTrimFloorBytes = 1024 * 1024;
 constexpr double kQuietCpuShare = 0.05;
@@ -175,8 +175,8 @@ void Server::start() {
   }
   http_->start();
   scheduleHousekeeping();
-  log::info("server.started", "hosts={} modules={} network_threads={}", config_.hosts.size(),
-            modules_->started().size(), io_->size());
+  log::info("server.started", "hosts={} modules={} network_threads={} allocator={}", config_.hosts.size(),
+            modules_->started().size(), io_->size(), util::heapAllocator());
 }
 
 // Every few seconds each connection gets a chance to drop memory it does not need while idle.
@@ -191,19 +191,20 @@ void Server::scheduleHousekeeping() {
         if (auto s = weak.lock()) open.push_back(std::move(s));
     }
     for (auto& s : open) s->housekeeping();
-    // Memory idle sessions gave back sits in free chunks between live ones; return whole free pages
-    // to the kernel (glibc walks its arenas, so this runs on the blocking pool, not here). malloc_trim
-    // walks every chunk of every arena under its lock and madvises page by page: under load that is
-    // several per cent of the CPU for little memory, so it runs when the server is quiet (what a
-    // login burst left behind goes back once it is over) or when a lot is free.
+    // Memory idle sessions gave back sits free in the heap; return whole free pages to the kernel.
+    // glibc's malloc_trim walks every chunk of every arena under its lock and madvises page by page
+    // (so this runs on the blocking pool, not here): under load that is several per cent of the CPU for
+    // little memory, so it runs when the server is quiet (what a login burst left behind goes back once
+    // it is over) or when a lot is free. jemalloc returns pages as it goes, but only while it is
+    // allocating, so a server that went quiet would keep them without this.
     pool_->submit([this, n = open.size()] {
-      const struct mallinfo2 mi = mallinfo2();
+      const util::HeapUse heap = util::heapUse();
       const bool quiet = cpuShareSinceLastHousekeeping() < kQuietCpuShare;
-      const bool trim = mi.fordblks >= kTrimFloorBytes && (quiet || mi.fordblks >= mi.uordblks / 8);
-      if (trim) malloc_trim(0);
+      const bool release = heap.released >= kTrimFloorBytes && (quiet || heap.released >= heap.inUse / 8);
+      if (release) util::releaseFreeHeap();
       if (log::debugEnabled())
-        log::debug("server.memory", "connections={} heap_in_use={} heap_free={} trimmed={}", n, mi.uordblks,
-                   mi.fordblks, trim);
+        log::debug("server.memory", "connections={} allocator={} heap_in_use={} heap_free={} released={}", n,
+                   util::heapAllocator(), heap.inUse, heap.released, release);
     });
     scheduleHousekeeping();
   });
