@@ -523,5 +523,44 @@ TEST_F(Tls13RecordsTest, UnsupportedSuiteOrSecretLength) {
   EXPECT_NE(Tls13Records::create(0x1302, std::string(48, 'a'), 0, std::string(48, 'b'), 0), nullptr);
 }
 
+// A network thread seals and opens for many connections in turn (a room's fan-out: a different key at
+// every record) with one cipher context per direction, re-keyed in place while the cipher stays the
+// same and set up anew when another suite comes along. Every record must still open with its own
+// connection's keys, and only with them.
+TEST_F(Tls13RecordsTest, ConnectionsTakingTurnsOnOneThreadKeepTheirOwnKeys) {
+  struct Pair {
+    std::unique_ptr<Tls13Records> server, client;
+  };
+  std::vector<Pair> pairs;
+  const std::uint16_t suites[] = {0x1301, 0x1301, 0x1302, 0x1301, 0x1303, 0x1302};
+  for (std::size_t i = 0; i < std::size(suites); ++i) {
+    const std::size_t len = suites[i] == 0x1302 ? 48 : 32;
+    const std::string ours(len, static_cast<char>('a' + i)), theirs(len, static_cast<char>('A' + i));
+    pairs.push_back({Tls13Records::create(suites[i], theirs, 0, ours, 0),
+                     Tls13Records::create(suites[i], ours, 0, theirs, 0)});
+    ASSERT_TRUE(pairs.back().server && pairs.back().client);
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const std::string text = "<message id='" + std::to_string(round) + "-" + std::to_string(i) + "'/>";
+      for (bool serverWrites : {true, false}) {
+        Tls13Records& writer = serverWrites ? *pairs[i].server : *pairs[i].client;
+        Tls13Records& reader = serverWrites ? *pairs[i].client : *pairs[i].server;
+        std::string record;
+        ASSERT_TRUE(writer.sealTo(Tls13Records::kApplicationData, text, record));
+        // The next connection's reader must refuse it (same suite or not).
+        Tls13Records& other = serverWrites ? *pairs[(i + 1) % pairs.size()].client : *pairs[(i + 1) % pairs.size()].server;
+        std::string copy = record;
+        TlsAlert alert{};
+        EXPECT_FALSE(other.open(copy.data(), copy.size(), alert)) << i;
+        EXPECT_EQ(alert, TlsAlert::BadRecordMac);
+        auto opened = reader.open(record.data(), record.size(), alert);
+        ASSERT_TRUE(opened) << "round " << round << ", connection " << i;
+        EXPECT_EQ(std::string(opened->data, opened->size), text);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace parley::net
