@@ -26,7 +26,7 @@ if [ "${PARLEY_PRODUCT_TESTS:-1}" != 0 ]; then
   PARLEY_TARGETS="parleyd parley_heap_jemalloc_tests" "$root/contrib/build.sh" "$root/build" \
     -DPARLEY_WERROR="$([ "${PARLEY_WERROR:-0}" = 1 ] && echo ON || echo OFF)"
   "$root/build/tests/parley_heap_jemalloc_tests"
-  PARLEY_TEST_PARLEYD="$root/build/parleyd" \
+  PARLEY_TEST_PARLEYD="$root/build/parleyd" "$root/contrib/with-mariadb.sh" \
     ctest --output-on-failure -j "${PARLEY_TEST_JOBS:-2}" --timeout 180 -L integration
 fi
 fuzz_seconds=${PARLEY_FUZZ_SECONDS:-60}
