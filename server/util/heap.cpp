@@ -1,9 +1,9 @@
 #include "server/util/heap.h"
 
+#include <cstdint>
+
 #include <malloc.h>
 #include <unistd.h>
-
-#include <cstdint>
 
 // jemalloc's control interface. Weak, so that it is null unless jemalloc is linked in: parleyd links it,
 // the test binaries and the sanitizer builds do not.
@@ -26,7 +26,9 @@ T jemallocRead(const char* name) {
 
 }  // namespace
 
-std::string_view heapAllocator() { return mallctl ? "jemalloc" : "glibc"; }
+std::string_view heapAllocator() {
+  return mallctl ? "jemalloc" : "glibc";
+}
 
 HeapUse heapUse() {
   if (mallctl) {

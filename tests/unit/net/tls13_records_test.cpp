@@ -549,7 +549,8 @@ TEST_F(Tls13RecordsTest, ConnectionsTakingTurnsOnOneThreadKeepTheirOwnKeys) {
         std::string record;
         ASSERT_TRUE(writer.sealTo(Tls13Records::kApplicationData, text, record));
         // The next connection's reader must refuse it (same suite or not).
-        Tls13Records& other = serverWrites ? *pairs[(i + 1) % pairs.size()].client : *pairs[(i + 1) % pairs.size()].server;
+        Tls13Records& other =
+            serverWrites ? *pairs[(i + 1) % pairs.size()].client : *pairs[(i + 1) % pairs.size()].server;
         std::string copy = record;
         TlsAlert alert{};
         EXPECT_FALSE(other.open(copy.data(), copy.size(), alert)) << i;

@@ -1,12 +1,12 @@
 #include "server/util/heap.h"
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 // This file runs twice: in parley_base_tests on glibc's malloc, and as parley_heap_jemalloc_tests linked
 // with jemalloc like parleyd (tests/CMakeLists.txt), so both of housekeeping's release paths are run.
@@ -45,7 +45,8 @@ TEST(HeapTest, FreedMemoryIsCountedAndGoesBackToTheKernel) {
   // Every 16th block stays: the free memory is in holes between live blocks, as a server's is after
   // its sessions end, so neither allocator can give it back by just shrinking the heap's end.
   std::vector<void*> kept;
-  for (std::size_t i = 0; i < blocks.size(); ++i) (i % 16 == 15 ? kept.push_back(blocks[i]) : std::free(blocks[i]));
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    (i % 16 == 15 ? kept.push_back(blocks[i]) : std::free(blocks[i]));
   const std::size_t full = residentBytes();
   const HeapUse freed = heapUse();
   EXPECT_LE(freed.inUse + 32 * kMiB, inUse);
