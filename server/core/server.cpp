@@ -200,11 +200,11 @@ void Server::scheduleHousekeeping() {
     pool_->submit([this, n = open.size()] {
       const util::HeapUse heap = util::heapUse();
       const bool quiet = cpuShareSinceLastHousekeeping() < kQuietCpuShare;
-      const bool release = heap.released >= kTrimFloorBytes && (quiet || heap.released >= heap.inUse / 8);
+      const bool release = heap.releasable >= kTrimFloorBytes && (quiet || heap.releasable >= heap.inUse / 8);
       if (release) util::releaseFreeHeap();
       if (log::debugEnabled())
         log::debug("server.memory", "connections={} allocator={} heap_in_use={} heap_free={} released={}", n,
-                   util::heapAllocator(), heap.inUse, heap.released, release);
+                   util::heapAllocator(), heap.inUse, heap.releasable, release);
     });
     scheduleHousekeeping();
   });
