@@ -9,7 +9,7 @@ packages=(
   # libraries
   libboost-dev libexpat1-dev libssl-dev libicu-dev libsqlite3-dev libfmt-dev libspdlog-dev
   libtomlplusplus-dev libcurl4-openssl-dev libstrophe-dev libcli11-dev libmysqlcppconn-dev
-  libjemalloc-dev
+  libjemalloc-dev liburing-dev
   # push app server: JSON for FCM/APNs (libcurl4-openssl-dev above brings HTTP/2 through nghttp2)
   nlohmann-json3-dev
   # tests

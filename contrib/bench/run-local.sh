@@ -30,6 +30,7 @@
 #                            knob)
 #   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
 #   BENCH_NETWORK_THREADS=   [server] network_threads (unset: parleyd's default, one per CPU)
+#   BENCH_IO_URING=          [server] io_uring ("true" or "false"; unset: parleyd's default, true)
 #   BENCH_RELEASE_PARSER=    [c2s] release_parser ("after_read" or "when_idle"; unset: parleyd's default)
 #   BENCH_RECORD_LAYER=      [tls] record_layer ("parley" or "openssl"; unset: parleyd's default, "parley")
 #   BENCH_STANZA_RATE=       [limits] stanza_rate (and burst); default 50, or 1000000 with BENCH_MAM_MESSAGES
@@ -38,6 +39,8 @@
 #                            `parley_bench` there instead of SQLite; accounts are made with parleyctl
 #   BENCH_PRELOAD=           a library LD_PRELOADed into parleyd (an allocator A/B, e.g.
 #                            /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)
+#   BENCH_SERVER_CPUS=       pin parleyd to these CPUs (taskset -c list, e.g. 1); unset: not pinned
+#   BENCH_CLIENT_CPUS=       pin parley-bench to these CPUs (e.g. 0); unset: not pinned
 #   BENCH_LOG_LEVEL=info     parleyd's log level ("debug" adds the heap figures of each housekeeping round)
 #   BENCH_KEEP=              1: keep the temporary directory (logs, config, reports)
 # The JSON reports are printed at the end, one per line.
@@ -45,6 +48,7 @@ set -euo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
 BENCH="$BUILD/contrib/bench/parley-bench"
+BENCH_RUN=(${BENCH_CLIENT_CPUS:+taskset -c "$BENCH_CLIENT_CPUS"} "$BENCH")
 PARLEYD="$BUILD/parleyd"
 PARLEYCTL="$BUILD/parleyctl"
 for bin in "$BENCH" "$PARLEYD"; do
@@ -88,6 +92,7 @@ cat >"$DIR/parley.toml" <<EOF
 log_level = "${BENCH_LOG_LEVEL:-info}"
 data_dir = "data"
 $([[ -n ${BENCH_NETWORK_THREADS:-} ]] && echo "network_threads = $BENCH_NETWORK_THREADS")
+$([[ -n ${BENCH_IO_URING:-} ]] && echo "io_uring = $BENCH_IO_URING")
 
 [[hosts]]
 domain = "localhost"
@@ -150,7 +155,7 @@ else
 fi
 
 echo "== starting parleyd" >&2
-env ${BENCH_PRELOAD:+LD_PRELOAD=$BENCH_PRELOAD} "$PARLEYD" --config "$DIR/parley.toml" 2>"$DIR/parleyd.log" &
+env ${BENCH_PRELOAD:+LD_PRELOAD=$BENCH_PRELOAD} ${BENCH_SERVER_CPUS:+taskset -c "$BENCH_SERVER_CPUS"} "$PARLEYD" --config "$DIR/parley.toml" 2>"$DIR/parleyd.log" &
 PID=$!
 C2S_PORT=
 TLS_PORT=
@@ -173,35 +178,35 @@ COMMON=(--host 127.0.0.1 --domain localhost --threads "$THREADS" --source-addres
 
 if [[ $SCENARIOS == *" idle "* ]]; then
   echo "== idle: $USERS sessions" >&2
-  "$BENCH" idle "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" --hold "$HOLD" \
+  "${BENCH_RUN[@]}" idle "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" --hold "$HOLD" \
     --settle "${BENCH_SETTLE:-10}" >"$DIR/idle.json"
 fi
 
 if [[ $SCENARIOS == *" login "* ]]; then
   echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (STARTTLS)" >&2
-  "$BENCH" login "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
+  "${BENCH_RUN[@]}" login "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
     >"$DIR/login.json"
 
   echo "== login: $USERS logins, $LOGIN_CONCURRENCY at once (direct TLS)" >&2
-  "$BENCH" login "${COMMON[@]}" --port "$TLS_PORT" --direct-tls --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
+  "${BENCH_RUN[@]}" login "${COMMON[@]}" --port "$TLS_PORT" --direct-tls --users "$USERS" --concurrency "$LOGIN_CONCURRENCY" \
     >"$DIR/login-direct-tls.json"
 fi
 
 if [[ -n ${BENCH_CHAT_RATE:-} && $SCENARIOS == *" chat "* ]]; then
   echo "== chat: $USERS users, $BENCH_CHAT_RATE msg/s for $CHAT_DURATION s" >&2
-  "$BENCH" chat "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" \
+  "${BENCH_RUN[@]}" chat "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" \
     --rate "$BENCH_CHAT_RATE" --duration "$CHAT_DURATION" >"$DIR/chat.json"
 fi
 
 if [[ -n ${BENCH_MUC_RATE:-} && $SCENARIOS == *" muc "* ]]; then
   echo "== muc: $USERS users in ${BENCH_MUC_ROOMS:-1} room(s), $BENCH_MUC_RATE msg/s for $CHAT_DURATION s" >&2
-  "$BENCH" muc "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" \
+  "${BENCH_RUN[@]}" muc "${COMMON[@]}" --port "$C2S_PORT" --users "$USERS" --concurrency "$CONCURRENCY" \
     --rooms "${BENCH_MUC_ROOMS:-1}" --rate "$BENCH_MUC_RATE" --duration "$CHAT_DURATION" >"$DIR/muc.json"
 fi
 
 if [[ -n ${BENCH_MAM_MESSAGES:-} && $SCENARIOS == *" mam "* ]]; then
   echo "== mam: $BENCH_MAM_MESSAGES messages into one archive, then paged ${BENCH_MAM_PAGE:-100} at a time" >&2
-  "$BENCH" mam "${COMMON[@]}" --port "$C2S_PORT" --messages "$BENCH_MAM_MESSAGES" --page "${BENCH_MAM_PAGE:-100}" \
+  "${BENCH_RUN[@]}" mam "${COMMON[@]}" --port "$C2S_PORT" --messages "$BENCH_MAM_MESSAGES" --page "${BENCH_MAM_PAGE:-100}" \
     >"$DIR/mam.json"
 fi
 

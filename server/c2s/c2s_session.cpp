@@ -7,6 +7,7 @@
 #include "server/core/server.h"
 #include "server/hooks/hooks.h"
 #include "server/log/log.h"
+#include "server/net/batched_writes.h"
 #include "server/net/listener.h"
 #include "server/presence/presence_service.h"
 #include "server/roster/roster_service.h"
@@ -249,7 +250,7 @@ void C2sSession::onElement(xml::ElementPtr element) {
       stream_.closeWithError(StreamError::NotAuthorized, "bind a resource first");
       return;
     }
-    handleStanza(element);
+    handleStanza(std::move(element));
     return;
   }
   // Not a stanza: stream-level elements of extensions (XEP-0198, XEP-0352, …).
@@ -338,7 +339,7 @@ bool C2sSession::takeToken() {
   return tokens_ >= 0;
 }
 
-void C2sSession::handleStanza(const xml::ElementPtr& element) {
+void C2sSession::handleStanza(xml::ElementPtr element) {
   countReceived();  // XEP-0198 §4: every stanza counts, also the ones refused below
   // Rate limit: over budget, stop reading until the bucket refills. The stanza is still processed.
   if (!takeToken() && !stream_.inputHeld()) {
@@ -355,7 +356,6 @@ void C2sSession::handleStanza(const xml::ElementPtr& element) {
 
   const xml::Element& e = *element;
   const auto kind = *xmpp::stanzaKindOf(e.name());
-  const std::string_view type = e.attr("type");
 
   // RFC 6120 §8.1.2.1: 'from', if present, must be the client's own address.
   if (auto from = e.findAttr("from"); from && !from->empty()) {
@@ -374,8 +374,13 @@ void C2sSession::handleStanza(const xml::ElementPtr& element) {
     else
       badTo = true;
   }
-  // One copy of the parsed element, addressed in place ('to' as normalised, 'from' stamped).
-  auto stanza = xmpp::Stanza::adopt(element->clone(), jid(), to);
+  // The parsed element, addressed in place ('to' as normalised, 'from' stamped): the parser handed it
+  // over, so unless something kept a reference it is not even copied. Read it only after this (the
+  // addressing may move its attributes).
+  auto stanza = xmpp::Stanza::adopt(
+      element.use_count() == 1 ? std::const_pointer_cast<xml::Element>(std::move(element)) : element->clone(),
+      jid(), to);
+  const std::string_view type = e.attr("type");
   if (badTo) {
     if (type != "error") sendToSelf(xmpp::makeErrorReply(*stanza, StanzaError::JidMalformed));
     return;
@@ -500,6 +505,7 @@ void C2sSession::deliver(StanzaPtr stanza) {
   auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
   if (auto here = runtime::Executor::current()) {
     tOutbox.add(here, executor(), std::move(self), std::move(stanza), [](std::vector<Outbox::Item>& items) {
+      net::BatchedWrites batch;  // the writes of the whole hand-over leave together
       for (auto& [session, s] : items) session->deliverNow(std::move(s));
     });
     return;
@@ -556,7 +562,9 @@ void C2sSession::write(StanzaPtr stanza) {
 // only until the transport's count passes them (usually at once: a write goes straight to the socket
 // unless the client is slow), so a healthy session holds none.
 void C2sSession::trackUnsent(StanzaPtr stanza, std::uint64_t end) {
-  if (!stanza->isMessage() && !stanza->isIq()) return;  // presence is never handed back (stale by then)
+  // Only what handing back would act on: not presence (stale by then), room messages (the room keeps
+  // its history), headlines, errors or IQ results. A room's fan-out then records nothing here.
+  if (!router::Router::handsBack(*stanza)) return;
   pruneUnsent();
   if (end != kNotSent && end <= stream_.transport().bytesWritten()) return;  // already on the socket
   if (unsentSettled_) {

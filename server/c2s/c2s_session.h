@@ -88,7 +88,7 @@ class C2sSession final : public session::Session, public stream::StreamPolicy {
  private:
   void start();
   void handleBind(const xml::ElementPtr& iq);
-  void handleStanza(const xml::ElementPtr& element);
+  void handleStanza(xml::ElementPtr element);
   void dispatch(xmpp::StanzaPtr stanza);
   void deliverNow(xmpp::StanzaPtr stanza);
   void sendToSelf(xmpp::StanzaPtr stanza);  // bypasses hooks: replies about the stream itself

@@ -206,6 +206,7 @@ Config loadConfig(const std::string& path) {
     cfg.logLevel = r.getChoice("log_level", "info", {"trace", "debug", "info", "warn", "error"});
     cfg.networkThreads = static_cast<int>(r.getInt("network_threads", 0, 0, 256));
     cfg.blockingThreads = static_cast<int>(r.getInt("blocking_threads", 4, 1, 256));
+    cfg.ioUring = r.getBool("io_uring", true);
     cfg.dataDir = resolvePath(base, r.getString("data_dir", "data"));
     for (const auto& a : r.getStringList("admins", {})) {
       auto jid = xmpp::Jid::parse(a);

@@ -120,6 +120,7 @@ struct Config {
   std::string logLevel = "info";
   int networkThreads = 0;  // 0: one per CPU core
   int blockingThreads = 4;
+  bool ioUring = true;  // fan-out writes through io_uring (net/batched_send.h)
   std::string dataDir = "data";
   std::vector<std::string> admins;  // bare JIDs
   std::vector<HostConfig> hosts;

@@ -15,6 +15,7 @@
 #include "server/http/http_server.h"
 #include "server/log/log.h"
 #include "server/module/module.h"
+#include "server/net/batched_send.h"
 #include "server/net/listener.h"
 #include "server/net/tls_context.h"
 #include "server/presence/presence_service.h"
@@ -119,6 +120,7 @@ void Server::start() {
   db_->migrate();
   log::info("storage.ready", "backend={} schema_version={}", config_.storage.backend, db_->schemaVersion());
 
+  net::setBatchedSendUring(config_.ioUring);
   io_ = std::make_unique<runtime::IoPool>(static_cast<std::size_t>(config_.networkThreads));
   pool_ = std::make_unique<runtime::BlockingPool>(static_cast<std::size_t>(config_.blockingThreads), 100000);
   router_ = std::make_unique<router::Router>(sessions_, hooks_, iqRouter_);
@@ -175,8 +177,9 @@ void Server::start() {
   }
   http_->start();
   scheduleHousekeeping();
-  log::info("server.started", "hosts={} modules={} network_threads={} allocator={}", config_.hosts.size(),
-            modules_->started().size(), io_->size(), util::heapAllocator());
+  log::info("server.started", "hosts={} modules={} network_threads={} allocator={} fan_out_writes={}",
+            config_.hosts.size(), modules_->started().size(), io_->size(), util::heapAllocator(),
+            net::batchedSendMode());
 }
 
 // Every few seconds each connection gets a chance to drop memory it does not need while idle.

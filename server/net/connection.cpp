@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "server/log/log.h"
+#include "server/net/batched_send.h"
 #include "server/net/tls13_records.h"
 #include "server/net/tls_context.h"
 #include "server/runtime/asio.h"
@@ -172,10 +173,11 @@ struct Connection::Cork {
 };
 
 void Connection::uncork() {
-  if (!closed_ && !writing_ && !handshaking_ && queueHead_ < queue_.size()) flush();
+  if (!closed_ && !writing_ && !handshaking_ && queueHead_ < queue_.size() && !joinThreadBatch()) flush();
 }
 
 void Connection::onReadable() {
+  BatchedWrites batch;  // ends after the cork: this connection's own answer joins the batch
   Cork cork(*this);
   if (impl_->records) {
     readRecords();
@@ -261,10 +263,139 @@ void Connection::send(Bytes bytes) {
     backpressured_ = true;
     if (handler_) handler_->onBackpressure(true);
   }
-  if (!writing_ && !handshaking_ && !corked_) {
+  if (!writing_ && !handshaking_ && !corked_ && !batched_ && !joinThreadBatch()) {
     inSend_ = true;  // a write error in flush() is reported from a posted task (ConnectionHandler)
     flush();
     inSend_ = false;
+  }
+}
+
+// --- Batched writes (BatchedWrites, batched_send.h) ---------------------------------------------------
+
+namespace {
+
+struct ThreadBatch {
+  int depth = 0;
+  std::vector<std::pair<Connection*, std::shared_ptr<void>>> members;  // the owner keeps it alive
+};
+thread_local ThreadBatch tBatch;
+
+// Records sealed for one submission. Each takes at most a record and a close_notify.
+constexpr std::size_t kBatchArena = 256 * 1024;
+constexpr std::size_t kBatchRecordMax = kChunk + 2 * Tls13Records::kSealOverhead + 2;
+
+}  // namespace
+
+BatchedWrites::BatchedWrites() {
+  ++tBatch.depth;
+}
+
+BatchedWrites::~BatchedWrites() {
+  if (tBatch.depth == 1 && !tBatch.members.empty()) Connection::writeThreadBatch();
+  --tBatch.depth;
+}
+
+struct Connection::BatchedRecord {
+  std::size_t offset = 0;     // in the arena
+  std::size_t plaintext = 0;  // bytes of the queue it carries
+  std::size_t size = 0;       // the record's size
+};
+
+// Defers this connection's write to the end of the thread's BatchedWrites, if one is open and the
+// connection writes its own records. True if it is (now) in the batch.
+bool Connection::joinThreadBatch() {
+  if (batched_) return true;
+  if (tBatch.depth == 0 || !impl_->records) return false;
+  auto self = keepAlive();
+  if (!self) return false;
+  batched_ = true;
+  tBatch.members.emplace_back(this, std::move(self));
+  return true;
+}
+
+// Seals one record of what is queued into `out` for a batched write; false when the connection must
+// take the ordinary path instead (protected bytes still pending, a key update due, closing, …).
+bool Connection::sealForBatch(char* out, BatchedRecord& r) {
+  Impl& I = *impl_;
+  if (closed_ || closing_ || writing_ || handshaking_ || !I.records || I.txSent < I.tx.size() ||
+      queueHead_ >= queue_.size() || I.records->writeKeyDue())
+    return false;
+  const std::size_t len = gatherQueued(out + Tls13Records::kHeaderSize);
+  const std::size_t size = I.records->seal(Tls13Records::kApplicationData, out, len);
+  if (size == 0) {
+    inSend_ = true;
+    finishClose("TLS encryption failed");
+    inSend_ = false;
+    return false;
+  }
+  consumeQueue(len);
+  r.plaintext = len;
+  r.size = size;
+  return true;
+}
+
+// The rest of flushRecords() for a record written by the batch: `result` is what send() returned
+// (-errno on failure).
+void Connection::batchedWriteDone(const char* out, const BatchedRecord& r, long result) {
+  Impl& I = *impl_;
+  inSend_ = true;  // a write error is reported from a posted task, as from send()
+  if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK) {
+    finishClose(std::strerror(static_cast<int>(-result)));
+  } else {
+    const std::size_t sent = result < 0 ? 0 : static_cast<std::size_t>(result);
+    if (sent >= r.size) {
+      queuedBytes_ -= r.plaintext;
+      bytesWritten_ += r.plaintext;
+      flush();  // what did not fit in the record, or the bookkeeping of a drained queue
+    } else {
+      // The record is sealed (its sequence number is spent): keep the rest of it for later.
+      I.tx.assign(out + sent, r.size - sent);
+      I.txSent = 0;
+      I.creditAt = r.size - sent;
+      I.creditBytes = r.plaintext;
+      waitWritable();
+    }
+  }
+  inSend_ = false;
+}
+
+void Connection::writeThreadBatch() {
+  thread_local std::unique_ptr<char[]> arena(new char[kBatchArena]);
+  thread_local std::vector<BatchedSend> sends;
+  thread_local std::vector<std::pair<Connection*, BatchedRecord>> records;
+  thread_local std::vector<std::pair<Connection*, std::shared_ptr<void>>> members;  // kept, not reallocated
+  // Writes done here may make connections queue more (a drained queue's bookkeeping tells the owner):
+  // those join the next round.
+  while (!tBatch.members.empty()) {
+    members.swap(tBatch.members);
+    std::size_t next = 0;
+    while (next < members.size()) {
+      sends.clear();
+      records.clear();
+      std::size_t used = 0;
+      for (; next < members.size() && kBatchArena - used >= kBatchRecordMax; ++next) {
+        Connection* c = members[next].first;
+        c->batched_ = false;
+        BatchedRecord r;
+        r.offset = used;
+        if (!c->sealForBatch(arena.get() + used, r)) {
+          if (!c->closed_ && !c->writing_ && !c->handshaking_ && c->queueHead_ < c->queue_.size()) {
+            c->inSend_ = true;
+            c->flush();
+            c->inSend_ = false;
+          }
+          continue;
+        }
+        used += r.size;
+        sends.push_back(BatchedSend{c->impl_->sock.native_handle(), arena.get() + r.offset, r.size, 0});
+        records.emplace_back(c, r);
+      }
+      sendBatch(sends);
+      for (std::size_t i = 0; i < records.size(); ++i)
+        records[i].first->batchedWriteDone(arena.get() + records[i].second.offset, records[i].second,
+                                           static_cast<long>(sends[i].result));
+    }
+    members.clear();  // the owners may go now
   }
 }
 

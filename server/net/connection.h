@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/net/batched_writes.h"
 #include "server/net/transport.h"
 #include "server/runtime/executor.h"
 
@@ -76,8 +77,14 @@ class Connection final : public Transport {
   bool closed() const override { return closed_; }
 
  private:
+  friend class BatchedWrites;
   struct Impl;
   struct Cork;
+  struct BatchedRecord;
+  static void writeThreadBatch();
+  bool joinThreadBatch();
+  bool sealForBatch(char* out, BatchedRecord& r);
+  void batchedWriteDone(const char* out, const BatchedRecord& r, long result);
   void armRead();
   void onReadable();
   void flush();
@@ -130,6 +137,7 @@ class Connection final : public Transport {
   bool overflowed_ = false;  // past maxBytes: nothing more is taken, the abort is posted
   bool inSend_ = false;      // inside send(): a disconnection is reported from a posted task
   bool corked_ = false;      // handling what a read brought: send() queues, the read's end writes
+  bool batched_ = false;     // in this thread's BatchedWrites: its end writes what is queued
 };
 
 }  // namespace parley::net

@@ -44,14 +44,19 @@ void Router::bounce(const xmpp::Stanza& original, StanzaError e, std::string_vie
   route(xmpp::makeErrorReply(original, e, text));
 }
 
+bool Router::handsBack(const xmpp::Stanza& stanza) {
+  const std::string_view type = stanza.type();
+  if (stanza.isMessage()) return type != "error" && type != "groupchat" && type != "headline";
+  return stanza.isIq() && (type == "get" || type == "set");
+}
+
 bool Router::handBack(const StanzaPtr& stanza, const xmpp::Jid& account) {
-  const std::string_view type = stanza->type();
+  if (!handsBack(*stanza)) return false;
   if (stanza->isMessage()) {
-    if (type == "error" || type == "groupchat" || type == "headline") return false;
     route(stanza->withTo(account.bare()));
     return true;
   }
-  if (stanza->isIq() && (type == "get" || type == "set")) bounce(*stanza, StanzaError::ServiceUnavailable);
+  bounce(*stanza, StanzaError::ServiceUnavailable);
   return false;
 }
 

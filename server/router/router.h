@@ -56,6 +56,8 @@ class Router {
   // gets <service-unavailable/>; anything else is dropped (presence is stale by then). Call once the
   // session left the SessionManager, so routing cannot pick it again. True if it was routed again.
   bool handBack(const xmpp::StanzaPtr& stanza, const xmpp::Jid& account);
+  // Whether handBack() would do anything with it (a session keeps nothing else for it).
+  static bool handsBack(const xmpp::Stanza& stanza);
 
   // Delivery to a local account, used by route() and by services that already decided the recipient.
   void deliverToAccount(xmpp::StanzaPtr stanza);   // `to` is a bare JID

@@ -77,20 +77,36 @@ std::vector<Resource> SessionManager::resources(const xmpp::Jid& bare) const {
   return it->second.resources;
 }
 
-std::optional<Resource> SessionManager::resource(const xmpp::Jid& full) const {
-  const std::string key = full.bareStr();
+// Per delivery (a room's fan-out looks up every occupant): the key is built in a per-thread buffer, so
+// no allocation once it has grown.
+template <class Fn>
+auto SessionManager::withResource(const xmpp::Jid& full, Fn&& fn) const {
+  thread_local std::string key;
+  key.clear();
+  if (!full.local().empty()) {
+    key += full.local();
+    key += '@';
+  }
+  key += full.domain();
   Shard& shard = shardFor(key);
   std::lock_guard lock(shard.mu);
-  auto it = shard.accounts.find(key);
-  if (it == shard.accounts.end()) return std::nullopt;
-  for (const auto& r : it->second.resources)
-    if (r.session->jid().resource() == full.resource()) return r;
-  return std::nullopt;
+  const Resource* found = nullptr;
+  if (auto it = shard.accounts.find(key); it != shard.accounts.end())
+    for (const auto& r : it->second.resources)
+      if (r.session->jid().resource() == full.resource()) {
+        found = &r;
+        break;
+      }
+  return fn(found);
 }
 
+std::optional<Resource> SessionManager::resource(const xmpp::Jid& full) const {
+  return withResource(full, [](const Resource* r) { return r ? std::optional<Resource>(*r) : std::nullopt; });
+}
+
+// One reference taken, not a copy of the whole Resource.
 SessionPtr SessionManager::find(const xmpp::Jid& full) const {
-  auto r = resource(full);
-  return r ? r->session : nullptr;
+  return withResource(full, [](const Resource* r) { return r ? r->session : nullptr; });
 }
 
 bool SessionManager::hasSessions(const xmpp::Jid& bare) const {

@@ -76,6 +76,9 @@ class SessionManager {
   };
   static constexpr std::size_t kShards = 64;
   Shard& shardFor(const std::string& bare) const;
+  // Runs fn(const Resource* or null) for `full` under its shard's lock.
+  template <class Fn>
+  auto withResource(const xmpp::Jid& full, Fn&& fn) const;
   mutable std::array<Shard, kShards> shards_;
 };
 

@@ -9,7 +9,7 @@
 namespace parley::util {
 
 struct HeapUse {
-  std::size_t inUse = 0;     // bytes the program holds
+  std::size_t inUse = 0;       // bytes the program holds
   std::size_t releasable = 0;  // bytes free in the heap that releaseFreeHeap() could give back
 };
 

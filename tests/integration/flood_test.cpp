@@ -204,12 +204,12 @@ constexpr std::size_t kQueueMax = 32768;  // [limits] write_queue_max, small so 
 constexpr int kSmallReceiveBuffer = 4096;
 constexpr std::size_t kPadding = 4000;  // message bodies: the kernel's buffers fill after a few hundred
 
-TestServerOptions slowReaderOptions(const std::string& more = {}) {
+TestServerOptions slowReaderOptions(const std::string& more = {}, std::size_t queueMax = kQueueMax) {
   TestServerOptions o;
   o.logLevel = "info";
   o.extra =
       "[limits]\nstanza_rate = 100000\nstanza_burst = 100000\nwrite_queue_pause = 8192\nwrite_queue_max = " +
-      std::to_string(kQueueMax) + "\n\n[modules.offline]\nmax_per_user = 100000\n" + more;
+      std::to_string(queueMax) + "\n\n[modules.offline]\nmax_per_user = 100000\n" + more;
   return o;
 }
 
@@ -401,6 +401,108 @@ TEST(FloodTest, ReaderWithoutStreamManagementGetsWhatNeverReachedItsSocketFromOf
   EXPECT_EQ(differences(both, sent), "");
   EXPECT_GT(offline.size(), 20u) << "nothing was queued when it overflowed?";
   EXPECT_GT(live.size(), 0u);
+}
+
+// A room's fan-out leaves in one batch of writes (net/batched_writes.h; through io_uring where the
+// kernel has it). Carol sends 4 KB room messages; Alice reads everything; Bob (a 4 KB receive buffer)
+// stops reading, so in the middle of a batch his socket takes part of a record, or nothing.
+class StalledRoomOccupant {
+ public:
+  explicit StalledRoomOccupant(std::size_t queueMax) : server_(slowReaderOptions({}, queueMax)) {
+    server_.addUsers({"alice", "bob", "carol"}, "secret");
+    server_.start();
+    carolClient_ = std::make_unique<RawClient>(server_.c2sPort());
+    aliceClient_ = std::make_unique<RawClient>(server_.c2sPort());
+    bobClient_ = std::make_unique<RawClient>(server_.c2sPort(), false, std::string(), kSmallReceiveBuffer);
+    EXPECT_TRUE(carol().login("carol", "secret"));
+    join(carol(), "carol");  // creates the room: an instant room (XEP-0045 §10.1.2)
+    carol().send("<iq type='set' to='" + room_ +
+                 "' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'>" +
+                 "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
+    EXPECT_TRUE(carol().waitFor("id='cfg'"));
+    EXPECT_EQ(carol().received().find("type='error'"), std::string::npos) << carol().received();
+    EXPECT_TRUE(bob().login("bob", "secret"));
+    join(bob(), "bob");
+    EXPECT_TRUE(alice().login("alice", "secret"));
+    join(alice(), "alice");
+    carol().consume();
+  }
+  // Carol sends room messages 5 at a time until `until()` or `max`; Alice and Carol read each batch
+  // before the next, so only Bob's output grows.
+  template <class Until>
+  void send(std::size_t max, Until until) {
+    const std::string padding(kPadding, 'x');
+    while (sent.size() < max && !until()) {
+      std::string batch;
+      for (int i = 0; i < 5; ++i) {
+        sent.push_back("m-" + std::to_string(sent.size() + 1) + "-" + padding);
+        batch += "<message to='" + room_ + "' type='groupchat'><body>" + sent.back() + "</body></message>";
+      }
+      ASSERT_TRUE(carol().send(batch));
+      const auto deadline = Clock::now() + 10s;
+      while ((messageBodies(carol().received(), "m-").size() < sent.size() ||
+              messageBodies(alice().received(), "m-").size() < sent.size()) &&
+             Clock::now() < deadline)
+        RawClient::pumpAll({&carol(), &alice()}, 50ms);
+    }
+  }
+  // Every message reached both readers, once and in order.
+  void expectReadersGotEverything() {
+    EXPECT_EQ(differences(messageBodies(carol().received(), "m-"), sent), "") << "Carol (the sender)";
+    EXPECT_EQ(differences(messageBodies(alice().received(), "m-"), sent), "") << "Alice";
+  }
+
+  TestServer& server() { return server_; }
+  RawClient& carol() { return *carolClient_; }
+  RawClient& alice() { return *aliceClient_; }
+  RawClient& bob() { return *bobClient_; }
+  std::vector<std::string> sent;
+
+ private:
+  TestServer server_;
+  std::unique_ptr<RawClient> carolClient_, aliceClient_, bobClient_;
+
+  void join(RawClient& c, const std::string& nick) {
+    c.consume();
+    c.send("<presence to='" + room_ + "/" + nick +
+           "'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    EXPECT_TRUE(c.waitFor("status code='110'")) << nick << " did not enter: " << c.received();
+    c.consume();
+  }
+  std::string room_ = "flood@muc.localhost";
+};
+
+// Bob falls 3 MB behind (more than the kernel's buffers hold, less than his queue's limit), then reads:
+// he gets every message once and in order, so the record his socket took only part of went on from
+// where it stopped (a record sent twice or cut short would break his TLS stream there).
+TEST(FloodTest, RoomOccupantThatFallsBehindGetsEveryMessageOnceItReadsAgain) {
+  StalledRoomOccupant r(8 << 20);
+  r.send(750, [] { return false; });
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  r.expectReadersGotEverything();
+  EXPECT_FALSE(r.server().waitForLog("net.output_overflow", 0ms));
+  const auto deadline = Clock::now() + 20s;
+  while (messageBodies(r.bob().received(), "m-").size() < r.sent.size() && Clock::now() < deadline)
+    r.bob().pump(100ms);
+  EXPECT_EQ(differences(messageBodies(r.bob().received(), "m-"), r.sent), "");
+}
+
+// Bob never reads again: he is dropped once his queue passes the limit, the others get every message,
+// and what he can still read is an exact prefix.
+TEST(FloodTest, RoomOccupantThatStopsReadingIsDroppedAndTheOthersGetEveryMessage) {
+  StalledRoomOccupant r(kQueueMax);
+  const std::string closed = "reason=\"output queue overflow (peer not reading)\"";
+  r.send(1000, [&] { return r.server().waitForLog(closed, 0ms); });
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  ASSERT_TRUE(r.server().waitForLog(closed, 5s)) << "Bob stayed after " << r.sent.size() << " messages";
+  r.expectReadersGotEverything();
+  ASSERT_TRUE(r.bob().waitClosed(10s));
+  const auto live = messageBodies(r.bob().received(), "m-");
+  std::printf("[ measure ] stalled room occupant: dropped after %zu room messages; it could still read %zu\n",
+              r.sent.size(), live.size());
+  EXPECT_GT(live.size(), 0u);
+  ASSERT_LE(live.size(), r.sent.size());
+  EXPECT_EQ(differences(live, std::vector<std::string>(r.sent.begin(), r.sent.begin() + live.size())), "");
 }
 
 TEST(FloodTest, OverflowWhileHibernatedEndsTheSessionAndEverythingGoesOffline) {

@@ -88,7 +88,7 @@ class BlockingModule final : public module::Module {
     });
     ctx.hook<hooks::AccountRemoved>([this](hooks::AccountRemoved::Context& c) {
       std::lock_guard lock(mu_);
-      accounts_.erase(c.user.bareStr());
+      if (auto it = accounts_.find(c.user.bareStr()); it != accounts_.end()) erase(it);
       return hooks::Action::Continue;
     });
     ctx.hook<hooks::StanzaToClient>([this](hooks::StanzaToClient::Context& c) { return inbound(c); },
@@ -99,7 +99,7 @@ class BlockingModule final : public module::Module {
     // disco). Checked against the cached list, i.e. while the account is online.
     ctx.hook<hooks::IqForAccount>(
         [this](hooks::IqForAccount::Context& c) {
-          if (exempt(c.account, c.stanza->from())) return hooks::Action::Continue;
+          if (noneBlocking() || exempt(c.account, c.stanza->from())) return hooks::Action::Continue;
           auto list = cached(c.account.bareStr());
           if (!list || !matches(*list, c.stanza->from())) return hooks::Action::Continue;
           server_->router().bounce(*c.stanza, StanzaError::ServiceUnavailable);
@@ -126,7 +126,22 @@ class BlockingModule final : public module::Module {
   void install(const std::string& bare, BlockList list) {
     auto ptr = std::make_shared<const BlockList>(std::move(list));
     std::lock_guard lock(mu_);
-    if (auto it = accounts_.find(bare); it != accounts_.end()) it->second.list = std::move(ptr);
+    if (auto it = accounts_.find(bare); it != accounts_.end()) setList(it->second, std::move(ptr));
+  }
+
+  // No online account blocks anyone: the filters have nothing to look up (the usual case on most
+  // servers, and then each delivery skips a locked lookup). Read without mu_: a stanza racing a
+  // block command may pass, as it may with the lock (it could have been routed a moment earlier).
+  bool noneBlocking() const { return blocking_.load(std::memory_order_acquire) == 0; }
+  // Under mu_: every change of a cached list goes through here or erase(), which keep blocking_.
+  void setList(Account& a, BlockListPtr list) {
+    const bool before = !a.list->empty(), after = !list->empty();
+    a.list = std::move(list);
+    if (before != after) blocking_.fetch_add(after ? 1 : -1, std::memory_order_release);
+  }
+  void erase(std::unordered_map<std::string, Account>::iterator it) {
+    if (!it->second.list->empty()) blocking_.fetch_sub(1, std::memory_order_release);
+    accounts_.erase(it);
   }
 
   BlockList load(const Jid& user) { return BlockListStore(server_->db()).load(user); }
@@ -140,7 +155,7 @@ class BlockingModule final : public module::Module {
     }
     auto list = std::make_shared<const BlockList>(load(user));
     std::lock_guard lock(mu_);
-    accounts_.try_emplace(bare, Account{std::move(list), {}});
+    if (auto [it, added] = accounts_.try_emplace(bare); added) setList(it->second, std::move(list));
   }
 
   // XEP-0198: the same resource continues under a new session id.
@@ -159,7 +174,7 @@ class BlockingModule final : public module::Module {
     // A session binding on another thread registered before its AccountBinding job, which takes mu_:
     // checked under mu_, it either sees this erase or is seen here.
     if (last && !server_->sessions().hasSessions(user))
-      accounts_.erase(it);
+      erase(it);
     else
       it->second.interested.erase(session.id());
   }
@@ -174,7 +189,7 @@ class BlockingModule final : public module::Module {
 
   hooks::Action inbound(hooks::StanzaToClient::Context& c) {
     const StanzaPtr& stanza = c.stanza;
-    if (stanza.get() == tUnfiltered) return hooks::Action::Continue;
+    if (stanza.get() == tUnfiltered || noneBlocking()) return hooks::Action::Continue;
     const Jid user = c.session.jid().bare();
     const Jid& from = stanza->from();
     if (exempt(user, from)) return hooks::Action::Continue;
@@ -196,6 +211,7 @@ class BlockingModule final : public module::Module {
   }
 
   hooks::Action outbound(hooks::StanzaFromClient::Context& c) {
+    if (noneBlocking()) return hooks::Action::Continue;
     const StanzaPtr& stanza = c.stanza;
     const Jid user = c.session.jid().bare();
     const Jid& to = stanza->to();
@@ -383,6 +399,7 @@ class BlockingModule final : public module::Module {
   std::int64_t maxItems_ = 1000;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Account> accounts_;  // online accounts, by bare JID
+  std::atomic<long> blocking_{0};                      // of them, those whose list is not empty
   std::mutex bouncedMu_;
   std::array<std::weak_ptr<const xmpp::Stanza>, 64> bounced_;
   std::size_t nextBounced_ = 0;

@@ -24,6 +24,7 @@
 #include "server/hooks/hooks.h"
 #include "server/log/log.h"
 #include "server/module/module.h"
+#include "server/net/batched_writes.h"
 #include "server/util/crypto.h"
 #include "server/xml/namespaces.h"
 #include "xep/mam/archive_id.h"
@@ -401,7 +402,10 @@ class MucModule final : public module::Module {
       return;
     }
     auto shard = shardFor(s->to().bareStr()).shared_from_this();
-    shard->executor().post([shard, s = std::move(s)] { shard->dispatch(s); });
+    shard->executor().post([shard, s = std::move(s)] {
+      net::BatchedWrites batch;  // the room's fan-out leaves in one system call
+      shard->dispatch(s);
+    });
   }
 
   // Stanzas to the service itself (muc.example.org).
