@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 
 #include "server/log/log.h"
 #include "server/metrics/metrics.h"
@@ -22,10 +23,11 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread)
     : maxQueue_(maxQueuePerThread) {
   if (threads == 0) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
-  for (auto& wp : workers_) {
-    Worker* w = wp.get();
-    w->thread = std::thread([w] {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    Worker* w = workers_[i].get();
+    w->thread = std::thread([w, i] {
       util::setThreadRole(util::ThreadRole::Blocking);
+      util::nameThread("parley-pool-" + std::to_string(i));
       for (;;) {
         std::function<void()> job;
         {
@@ -39,7 +41,8 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread)
         const auto started = hist ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         try {
           job();
-          if (hist) hist->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+          if (hist)
+            hist->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         } catch (const std::exception& e) {
           log::error("pool.job.failed", "error=\"{}\"", e.what());
         } catch (...) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "server/runtime/asio.h"
@@ -27,9 +28,10 @@ IoPool::~IoPool() {
 }
 
 void IoPool::start() {
-  for (auto& c : contexts_) {
-    threads_.emplace_back([ctx = c.get()] {
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([ctx = contexts_[i].get(), i] {
       util::setThreadRole(util::ThreadRole::Network);
+      util::nameThread("parley-net-" + std::to_string(i));
       Executor::setCurrent(Executor(&ctx->io));
       ctx->io.run();
     });

@@ -2,12 +2,16 @@
 // (in debug builds) that it is not running on one.
 #pragma once
 
+#include <string_view>
+
 namespace parley::util {
 
 enum class ThreadRole { Other, Network, Blocking };
 
 void setThreadRole(ThreadRole role);
 ThreadRole threadRole();
+// The name `top -H`, `ps -L`, perf and gdb show for the calling thread (Linux keeps 15 characters).
+void nameThread(std::string_view name);
 inline bool onNetworkThread() {
   return threadRole() == ThreadRole::Network;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include "server/runtime/io_pool.h"
 
@@ -60,6 +61,31 @@ TEST(BlockingPoolTest, OffloadReturnsValuesAndErrorsOnTheExecutor) {
       [&](Outcome<int> out) { failed.set_value(out.ok() ? "" : out.error); });
   EXPECT_EQ(failed.get_future().get(), "disk on fire");
   pool.drainAndJoin();
+  io.stopAndJoin();
+}
+
+std::string currentThreadName() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+// top -H, perf and gdb tell the threads apart by these names.
+TEST(ThreadNamesTest, PoolAndNetworkThreadsAreNamedByRoleAndIndex) {
+  BlockingPool pool(2, 100);
+  std::promise<std::string> first, second;
+  // Jobs without a key go round the workers, from the first.
+  ASSERT_TRUE(pool.submit([&] { first.set_value(currentThreadName()); }));
+  ASSERT_TRUE(pool.submit([&] { second.set_value(currentThreadName()); }));
+  EXPECT_EQ(first.get_future().get(), "parley-pool-0");
+  EXPECT_EQ(second.get_future().get(), "parley-pool-1");
+  pool.drainAndJoin();
+
+  IoPool io(2);
+  io.start();
+  std::promise<std::string> net;
+  io.executor(1).post([&] { net.set_value(currentThreadName()); });
+  EXPECT_EQ(net.get_future().get(), "parley-net-1");
   io.stopAndJoin();
 }
 
