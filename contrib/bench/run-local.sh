@@ -29,7 +29,9 @@
 #   BENCH_SCENARIOS="idle login chat muc mam"  which scenarios to run (chat, muc and mam also need their
 #                            knob)
 #   BENCH_MODULES=           [modules] enabled list, verbatim (e.g. '"disco", "offline"'); unset: defaults
-#   BENCH_NETWORK_THREADS=   [server] network_threads (unset: parleyd's default, one per CPU)
+#   BENCH_NETWORK_THREADS=   [server] network_threads (unset: parleyd's default, one per CPU less one)
+#   BENCH_CONFIG=            TOML appended to parleyd's config verbatim, for tables it does not write
+#                            already (e.g. $'[modules.mam]\nindex_rows = 65536')
 #   BENCH_IO_URING=          [server] io_uring ("true" or "false"; unset: parleyd's default, true)
 #   BENCH_RELEASE_PARSER=    [c2s] release_parser ("after_read" or "when_idle"; unset: parleyd's default)
 #   BENCH_RECORD_LAYER=      [tls] record_layer ("parley" or "openssl"; unset: parleyd's default, "parley")
@@ -141,6 +143,9 @@ default_max_occupants = 100000
 EOF
 if [[ -n ${BENCH_MODULES:-} ]]; then
   printf '\n[modules]\nenabled = [%s]\n' "$BENCH_MODULES" >>"$DIR/parley.toml"
+fi
+if [[ -n ${BENCH_CONFIG:-} ]]; then
+  printf '\n%s\n' "$BENCH_CONFIG" >>"$DIR/parley.toml"
 fi
 
 echo "== provisioning $USERS accounts" >&2
