@@ -1,8 +1,10 @@
 #include "server/net/batched_send.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <liburing.h>
 #include <sys/socket.h>
@@ -34,6 +36,7 @@ struct ThreadRing {
   io_uring ring{};
   bool tried = false;
   bool ready = false;
+  int failNextSubmit = 0;  // tests: -errno the next submission returns instead of entering the kernel
   ~ThreadRing() { disable(); }
   void disable() {
     if (ready) io_uring_queue_exit(&ring);
@@ -69,10 +72,10 @@ void sendEach(std::span<BatchedSend> sends) {
   }
 }
 
-// One part of at most kRingEntries sends. False if the ring failed: the sends it did not report get
-// -EIO (whether they left is unknown, and a TLS record must not be sent twice), and the thread stops
-// using its ring.
-bool submitPart(io_uring& ring, std::span<BatchedSend> part) {
+// One part of at most kRingEntries sends. False if the ring failed, and the thread stops using it: the
+// sends the kernel never took go out with send() instead; those it took but did not report get -EIO
+// (whether they left is unknown, and a TLS record must not be sent twice).
+bool submitPart(io_uring& ring, std::span<BatchedSend> part, int& failNext) {
   for (std::size_t i = 0; i < part.size(); ++i) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);  // never null: the ring is empty between parts
     io_uring_prep_send(sqe, part[i].fd, part[i].data, part[i].size, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -83,12 +86,21 @@ bool submitPart(io_uring& ring, std::span<BatchedSend> part) {
   int transient = 0;
   while (done < part.size()) {
     // Non-blocking sends complete while they are submitted, so the wait returns at once.
-    const int r = io_uring_submit_and_wait(&ring, static_cast<unsigned>(part.size()) - done);
+    const int r = failNext ? std::exchange(failNext, 0)
+                           : io_uring_submit_and_wait(&ring, static_cast<unsigned>(part.size()) - done);
     if (r < 0 && !((r == -EINTR || r == -EAGAIN || r == -EBUSY) && ++transient < 1000)) {
-      log::error("net.io_uring.submit_failed", "error=\"{}\" unreported={}", std::strerror(-r),
-                 part.size() - done);
-      for (auto& s : part)
-        if (s.result == -EINPROGRESS) s.result = -EIO;
+      // The kernel takes entries in order: the last `notTaken` were prepared for it and never started.
+      const std::size_t notTaken = std::min<std::size_t>(io_uring_sq_ready(&ring), part.size());
+      const std::size_t taken = part.size() - notTaken;
+      std::size_t unknown = 0;
+      for (std::size_t i = 0; i < taken; ++i)
+        if (part[i].result == -EINPROGRESS) {
+          part[i].result = -EIO;
+          ++unknown;
+        }
+      log::error("net.io_uring.submit_failed", "error=\"{}\" resent={} unknown={}", std::strerror(-r),
+                 notTaken, unknown);
+      sendEach(part.subspan(taken));
       return false;
     }
     io_uring_cqe* cqe;
@@ -114,6 +126,10 @@ bool batchedSendUsesUring() {
   return tRing.get();
 }
 
+void failNextBatchedSubmitForTest(int error) {
+  tRing.failNextSubmit = error;
+}
+
 const char* batchedSendMode() {
   if (!gUringAllowed.load(std::memory_order_relaxed)) return "off";
   io_uring probe;
@@ -129,7 +145,7 @@ void sendBatch(std::span<BatchedSend> sends) {
   }
   for (std::size_t at = 0; at < sends.size(); at += kRingEntries) {
     auto part = sends.subspan(at, std::min<std::size_t>(kRingEntries, sends.size() - at));
-    if (!submitPart(tRing.ring, part)) {
+    if (!submitPart(tRing.ring, part, tRing.failNextSubmit)) {
       tRing.disable();
       sendEach(sends.subspan(at + part.size()));
       return;

@@ -34,5 +34,8 @@ void setBatchedSendUring(bool on);
 bool batchedSendUsesUring();
 // "io_uring", "off" (turned off) or "send" (io_uring unavailable here): for the start-up log line.
 const char* batchedSendMode();
+// Tests: the calling thread's next io_uring submission fails with `error` (-errno) without entering
+// the kernel, as io_uring_enter() may (-ENOMEM, or -EPERM from a seccomp rule made after the ring).
+void failNextBatchedSubmitForTest(int error);
 
 }  // namespace parley::net

@@ -337,6 +337,7 @@ bool Connection::sealForBatch(char* out, BatchedRecord& r) {
 // The rest of flushRecords() for a record written by the batch: `result` is what send() returned
 // (-errno on failure).
 void Connection::batchedWriteDone(const char* out, const BatchedRecord& r, long result) {
+  if (closed_) return;  // closed after sealing: its record was not sent (writeThreadBatch), its state reset
   Impl& I = *impl_;
   inSend_ = true;  // a write error is reported from a posted task, as from send()
   if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK) {
@@ -390,6 +391,10 @@ void Connection::writeThreadBatch() {
         sends.push_back(BatchedSend{c->impl_->sock.native_handle(), arena.get() + r.offset, r.size, 0});
         records.emplace_back(c, r);
       }
+      // A member closed after it sealed (nothing does that today, but a handler run by a fallback
+      // flush could) no longer owns its descriptor, which may already be another socket's.
+      for (std::size_t i = 0; i < records.size(); ++i)
+        if (records[i].first->closed_) sends[i].fd = -1;
       sendBatch(sends);
       for (std::size_t i = 0; i < records.size(); ++i)
         records[i].first->batchedWriteDone(arena.get() + records[i].second.offset, records[i].second,

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -95,6 +96,29 @@ TEST_P(BatchedSendTest, FullAndClosedSocketsReportWhatSendWould) {
   EXPECT_EQ(sends[2].result, -EPIPE);
   EXPECT_EQ(sends[3].result, static_cast<ssize_t>(small2.size()));
   EXPECT_EQ(fine.drain(), small2);
+}
+
+// io_uring_enter() can fail for good (-ENOMEM; -EPERM where a seccomp rule came after the ring was
+// made). The sends it never took must still go out, with send(), instead of being reported lost: a
+// lost send closes a healthy connection. On its own thread, whose ring the failure turns off.
+TEST(BatchedSendRingFailureTest, SendsTheKernelNeverTookGoOutWithSend) {
+  setBatchedSendUring(true);
+  std::thread([] {
+    if (!batchedSendUsesUring()) GTEST_SKIP() << "io_uring is not available here";
+    std::vector<Pair> pairs(5);
+    std::vector<std::string> payloads;
+    std::vector<BatchedSend> sends;
+    for (std::size_t i = 0; i < pairs.size(); ++i) payloads.push_back("record " + std::to_string(i));
+    for (std::size_t i = 0; i < pairs.size(); ++i)
+      sends.push_back({pairs[i].writer, payloads[i].data(), payloads[i].size(), 0});
+    failNextBatchedSubmitForTest(-ENOMEM);
+    sendBatch(sends);
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      EXPECT_EQ(sends[i].result, static_cast<ssize_t>(payloads[i].size())) << i;
+      EXPECT_EQ(pairs[i].drain(), payloads[i]) << i;
+    }
+    EXPECT_FALSE(batchedSendUsesUring());  // the thread stopped using its ring
+  }).join();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, BatchedSendTest, ::testing::Values(true, false),
