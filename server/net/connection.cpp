@@ -337,7 +337,13 @@ bool Connection::sealForBatch(char* out, BatchedRecord& r) {
 // The rest of flushRecords() for a record written by the batch: `result` is what send() returned
 // (-errno on failure).
 void Connection::batchedWriteDone(const char* out, const BatchedRecord& r, long result) {
-  if (closed_) return;  // closed after sealing: its record was not sent (writeThreadBatch), its state reset
+  if (closed_) {
+    // Closed after sealing: skipped by writeThreadBatch (nothing left), or closed by a handler that an
+    // earlier member's completion ran, after the send: what left must still count, as handing back
+    // what never left reads it.
+    if (result >= 0 && static_cast<std::size_t>(result) >= r.size) bytesWritten_ += r.plaintext;
+    return;
+  }
   Impl& I = *impl_;
   inSend_ = true;  // a write error is reported from a posted task, as from send()
   if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK) {
