@@ -38,7 +38,8 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t maxQueuePerThread)
           w->queue.pop_front();
         }
         metrics::Histogram* hist = gJobHistogram.load(std::memory_order_relaxed);
-        const auto started = hist ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        const auto started =
+            hist ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         try {
           job();
           if (hist)
