@@ -127,6 +127,14 @@ TEST_F(BlockingTest, DomainItemsAndUnblockAll) {
   EXPECT_TRUE(blocklist(*alice, "g1").empty());
   carol->send("<message to='alice@localhost' type='chat' id='m4'><body>free again</body></message>");
   EXPECT_TRUE(alice->expect(isMessage().body("free again")));
+
+  // Blocking again after the list went empty: the filters skip their lookups only while no online
+  // account blocks anyone, and that count must come back.
+  ASSERT_TRUE(isResult(alice->request(
+      "<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='carol@localhost'/></block></iq>",
+      "b2")));
+  carol->send("<message to='alice@localhost' type='chat' id='m5'><body>blocked again</body></message>");
+  EXPECT_TRUE(isError(carol->expect(isMessage().id("m5").type("error")), "service-unavailable"));
 }
 
 TEST_F(BlockingTest, RequestErrors) {
